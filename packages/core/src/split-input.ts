@@ -1,0 +1,90 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, describe } from './errors.js';
+import type { Batch } from './types.js';
+
+/** Rows `begin … begin + size − 1` of a batch. */
+export interface ChunkRange {
+  readonly begin: number;
+  readonly size: number;
+}
+
+/** The tensors of a batch, in order (array order, or record key order). */
+export function batchTensors(batch: Batch): tf.Tensor[] {
+  if (batch instanceof tf.Tensor) return [batch];
+  return Array.isArray(batch) ? [...(batch as readonly tf.Tensor[])] : Object.values(batch);
+}
+
+/**
+ * The batch size of `batch` (its tensors' shared first dimension), checked: at least one tensor,
+ * every tensor of rank ≥ 1, all agreeing, and not zero. `where` names the argument in messages.
+ */
+export function batchSize(batch: Batch, where: string): number {
+  check(
+    batch instanceof tf.Tensor || (typeof batch === 'object' && batch !== null),
+    'INVALID_INPUT',
+    () => `${where} must be a tensor, an array of tensors or a record of tensors, got ${describe(batch)}.`,
+  );
+  const entries: [string, unknown][] =
+    batch instanceof tf.Tensor
+      ? [['', batch]]
+      : Array.isArray(batch)
+        ? batch.map((t, i): [string, unknown] => [`[${i}]`, t])
+        : Object.entries(batch);
+  check(entries.length > 0, 'INVALID_INPUT', () => `${where} holds no tensors; pass at least one.`);
+  let size: number | undefined;
+  let first = '';
+  for (const [key, t] of entries) {
+    check(
+      t instanceof tf.Tensor && t.rank >= 1 && !t.isDisposed,
+      'INVALID_INPUT',
+      () =>
+        `${where}${key} must be a live tensor of rank ≥ 1 whose first dimension is the batch, got ` +
+        `${t instanceof tf.Tensor ? (t.isDisposed ? 'a disposed tensor' : `a rank-${t.rank} tensor`) : describe(t)}.`,
+    );
+    const rows = t.shape[0] as number;
+    if (size === undefined) {
+      size = rows;
+      first = key;
+    } else {
+      const expected = size;
+      check(
+        rows === expected,
+        'BATCH_SIZE_MISMATCH',
+        () =>
+          `${where}${key} has ${rows} rows but ${where}${first} has ${expected}; every tensor of one ` +
+          'batch must share its first (batch) dimension.',
+      );
+    }
+  }
+  check(size !== undefined && size > 0, 'EMPTY_BATCH', () => `${where} has batch size 0; pass at least one row.`);
+  return size;
+}
+
+/** Consecutive ranges of at most `chunkSize` rows covering `batchSize` rows; the last may be short. */
+export function chunkRanges(batchSize: number, chunkSize: number): ChunkRange[] {
+  const ranges: ChunkRange[] = [];
+  for (let begin = 0; begin < batchSize; begin += chunkSize) {
+    ranges.push({ begin, size: Math.min(chunkSize, batchSize - begin) });
+  }
+  return ranges;
+}
+
+/** Rows `range` of every tensor of `batch`, in the batch's own shape (tensor, array or record). */
+export function sliceBatch(batch: Batch, range: ChunkRange): Batch {
+  const take = (t: tf.Tensor): tf.Tensor => tf.slice(t, range.begin, range.size);
+  if (batch instanceof tf.Tensor) return take(batch);
+  if (Array.isArray(batch)) return (batch as readonly tf.Tensor[]).map(take);
+  return Object.fromEntries(Object.entries(batch).map(([k, t]) => [k, take(t)]));
+}
+
+/**
+ * Splits a batch into chunks of at most `chunkSize` rows along the first dimension; the default
+ * `splitInput` of GradCache. The caller owns the returned tensors.
+ *
+ * ```ts
+ * const chunks = splitInput({ ids, mask }, 32); // [{ ids: ids[0:32], mask: mask[0:32] }, …]
+ * ```
+ */
+export function splitInput(batch: Batch, chunkSize: number): Batch[] {
+  return chunkRanges(batchSize(batch, 'splitInput: batch'), chunkSize).map((r) => sliceBatch(batch, r));
+}

@@ -1,0 +1,37 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * One encoder's input: a tensor, an array of tensors or a record of tensors (e.g. token ids and
+ * an attention mask). Every tensor's first dimension is the batch dimension.
+ */
+export type Batch = tf.Tensor | readonly tf.Tensor[] | Readonly<Record<string, tf.Tensor>>;
+
+/** What an encoder may return; `getRep` turns anything but a [n, d] tensor into one. */
+export type EncoderOutput = tf.Tensor | readonly tf.Tensor[] | Readonly<Record<string, tf.Tensor>>;
+
+/** Passed to every `encode` call. */
+export interface EncodeContext {
+  /** True while training: dropout is active and stateful layers may update their state. */
+  readonly training: boolean;
+}
+
+/** Anything that maps a chunk of inputs to a [n, d] representation. */
+export interface Encoder<I extends Batch = Batch> {
+  /** A name for messages and reports. */
+  readonly name: string;
+  /** The variables whose gradients the engine accumulates. */
+  readonly trainableVariables: readonly tf.Variable[];
+  /** State the forward may write (BatchNorm moving statistics); snapshotted around the re-forward. */
+  readonly stateVariables?: readonly tf.Variable[];
+  /**
+   * Encodes one chunk. Must be synchronous and must take its randomness from `Math.random`
+   * (as tfjs dropout does) so that the re-forward can replay it.
+   */
+  encode(input: I, context: EncodeContext): EncoderOutput;
+}
+
+/**
+ * A loss over the full-batch reps (one [B_i, d] tensor per encoder, in the order of the encoders)
+ * returning a scalar. `extra` is whatever the caller handed to `computeGradients` or `step`.
+ */
+export type LossFunction<E = unknown> = (reps: tf.Tensor2D[], extra: E | undefined) => tf.Scalar;

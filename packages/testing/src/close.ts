@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** max|a − b| and max|b| of two same-shaped tensors. */
+function diffAndScale(actual: tf.Tensor, expected: tf.Tensor): { diff: number; scale: number } {
+  if (!tf.util.arraysEqual(actual.shape, expected.shape)) {
+    throw new Error(`shapes differ: [${actual.shape}] vs expected [${expected.shape}].`);
+  }
+  const a = actual.dataSync();
+  const b = expected.dataSync();
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    // NaN fails every comparison below, so a NaN anywhere makes the error NaN.
+    diff = Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(diff, Math.abs(x - y));
+    if (Number.isNaN(diff)) break;
+    scale = Math.max(scale, Math.abs(y));
+  }
+  return { diff, scale };
+}
+
+/** max|a − b| / max|b|: the largest error relative to the reference's scale (max|a − b| when b is 0). */
+export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
+  const { diff, scale } = diffAndScale(actual, expected);
+  return scale === 0 ? diff : diff / scale;
+}
+
+/**
+ * Throws unless `max|a − b| ≤ tol·max|b|`: element-wise relative error is meaningless on entries
+ * near zero, so errors are measured against the reference's largest magnitude.
+ */
+export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number, what = 'tensor'): void {
+  const error = relativeError(actual, expected);
+  if (!(error <= tol)) {
+    throw new Error(`${what}: max|Δ|/max|ref| = ${error.toExponential(3)} exceeds ${tol}.`);
+  }
+}
+
+/**
+ * Checks every variable's gradient: `max|Δ| ≤ tol·max(max|g|, floor·G)` where G is the largest
+ * |g| over all variables. The floor (default 1e-3) matters only for a gradient that is zero in exact
+ * arithmetic — the output bias of an encoder under InfoNCE, whose softmax rows sum to one — where
+ * float32 rounding of the other variables' scale is all that is left to compare.
+ */
+export function expectGradsClose(
+  actual: tf.NamedTensorMap,
+  expected: tf.NamedTensorMap,
+  tol: number,
+  floor = 1e-3,
+): void {
+  const keys = Object.keys(expected).sort();
+  const got = Object.keys(actual).sort();
+  if (keys.join('|') !== got.join('|')) {
+    throw new Error(`expectGradsClose: variables differ: got [${got}], expected [${keys}].`);
+  }
+  const stats = keys.map((key) => diffAndScale(actual[key] as tf.Tensor, expected[key] as tf.Tensor));
+  const global = Math.max(...stats.map((s) => s.scale));
+  keys.forEach((key, k) => {
+    const { diff, scale } = stats[k] as { diff: number; scale: number };
+    const bound = tol * Math.max(scale, floor * global);
+    if (!(diff <= bound)) {
+      throw new Error(
+        `grad of ${key}: max|Δ| = ${diff.toExponential(3)} exceeds ${tol}·max(${scale.toExponential(3)}, ` +
+          `${floor}·${global.toExponential(3)}).`,
+      );
+    }
+  });
+}
