@@ -21,13 +21,16 @@ export interface GradCacheConfig<E = unknown> {
   getRep?: (output: EncoderOutput, encoderIndex: number) => tf.Tensor2D;
 }
 
-/** The result of `computeGradients`; the caller owns and disposes every tensor in it. */
-export interface GradCacheResult {
+/**
+ * The result of `computeGradients`; the caller owns and disposes every tensor in it
+ * (`tf.dispose(result)` does both). A type, not an interface, so that it is a `tf.TensorContainer`.
+ */
+export type GradCacheResult = {
   /** The full-batch loss. */
   loss: tf.Scalar;
   /** The full-batch gradient of every trainable variable (encoders' and the loss's), by variable name. */
   grads: tf.NamedTensorMap;
-}
+};
 
 /** The result of `step`; holds no tensors. */
 export interface StepResult {
@@ -170,7 +173,7 @@ export class GradCache<E = unknown> {
         `GradCache.computeGradients: inputs must hold one batch per encoder (${this.encoders.length}), ` +
         `got ${Array.isArray(inputs) ? `${inputs.length} batches` : describe(inputs)}.`,
     );
-    const rows = inputs.map((batch, i) => batchSize(batch, `GradCache.computeGradients: inputs[${i}]`));
+    const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.computeGradients', `inputs[${i}]`));
     const step = this.stepCount++;
     const stateVariables = this.encoders.flatMap((e) => e.stateVariables ?? []);
     const initialState = snapshotState(stateVariables);
@@ -215,7 +218,7 @@ export class GradCache<E = unknown> {
       'INVALID_INPUT',
       () => `GradCache: splitInput for encoder ${i} must return a non-empty array of batches, got ${describe(chunks)}.`,
     );
-    const sizes = chunks.map((c, j) => batchSize(c, `GradCache: splitInput(inputs[${i}])[${j}]`));
+    const sizes = chunks.map((c, j) => batchSize(c, 'GradCache', `splitInput(inputs[${i}])[${j}]`));
     return { sizes, take: (j) => chunks[j] as Batch };
   }
 
@@ -358,9 +361,9 @@ export class GradCache<E = unknown> {
 function discardTape(): void {
   const state = tf.engine().state as unknown as {
     gradientDepth: number;
-    activeTape: { saved?: tf.Tensor[] }[] | null;
+    activeTape?: { saved?: tf.Tensor[] }[] | null;
   };
-  if (state.gradientDepth !== 0 || state.activeTape === null) return;
+  if (state.gradientDepth !== 0 || state.activeTape == null) return;
   for (const node of state.activeTape) node.saved?.forEach((t) => t.dispose());
   state.activeTape = null;
 }

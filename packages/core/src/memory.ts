@@ -25,5 +25,5 @@ export async function measureMemory<T>(f: () => T): Promise<MemoryReport<T>> {
     result = f();
     return [];
   });
-  return { result: result as T, peakBytes: info.peakBytes - before, newBytes: info.newBytes };
+  return { result: result as T, peakBytes: info.peakBytes - before, newBytes: tf.memory().numBytes - before };
 }

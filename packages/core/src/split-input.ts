@@ -16,9 +16,11 @@ export function batchTensors(batch: Batch): tf.Tensor[] {
 
 /**
  * The batch size of `batch` (its tensors' shared first dimension), checked: at least one tensor,
- * every tensor of rank ≥ 1, all agreeing, and not zero. `where` names the argument in messages.
+ * every tensor of rank ≥ 1, all agreeing, and not zero. `fn` and `arg` name the caller and the
+ * argument in messages.
  */
-export function batchSize(batch: Batch, where: string): number {
+export function batchSize(batch: Batch, fn: string, arg: string): number {
+  const where = `${fn}: ${arg}`;
   check(
     batch instanceof tf.Tensor || (typeof batch === 'object' && batch !== null),
     'INVALID_INPUT',
@@ -29,7 +31,7 @@ export function batchSize(batch: Batch, where: string): number {
       ? [['', batch]]
       : Array.isArray(batch)
         ? batch.map((t, i): [string, unknown] => [`[${i}]`, t])
-        : Object.entries(batch);
+        : Object.entries(batch).map(([k, t]): [string, unknown] => [`.${k}`, t]);
   check(entries.length > 0, 'INVALID_INPUT', () => `${where} holds no tensors; pass at least one.`);
   let size: number | undefined;
   let first = '';
@@ -51,7 +53,7 @@ export function batchSize(batch: Batch, where: string): number {
         rows === expected,
         'BATCH_SIZE_MISMATCH',
         () =>
-          `${where}${key} has ${rows} rows but ${where}${first} has ${expected}; every tensor of one ` +
+          `${where}${key} has ${rows} rows but ${arg}${first} has ${expected}; every tensor of one ` +
           'batch must share its first (batch) dimension.',
       );
     }
@@ -86,5 +88,5 @@ export function sliceBatch(batch: Batch, range: ChunkRange): Batch {
  * ```
  */
 export function splitInput(batch: Batch, chunkSize: number): Batch[] {
-  return chunkRanges(batchSize(batch, 'splitInput: batch'), chunkSize).map((r) => sliceBatch(batch, r));
+  return chunkRanges(batchSize(batch, 'splitInput', 'batch'), chunkSize).map((r) => sliceBatch(batch, r));
 }
