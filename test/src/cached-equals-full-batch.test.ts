@@ -1,0 +1,17 @@
+import fc from 'fast-check';
+import { describe, test } from 'vitest';
+import { useBackend } from '@gradcache/testing';
+import { caseArb, checkCase, runParameters } from './property.js';
+
+// fast-check's failure message carries the seed and the shrunk case; FC_SEED=<seed> replays it.
+describe('cached gradient equals the full-batch gradient', () => {
+  test('on cpu, for random MLP encoders, batch and chunk sizes, InfoNCE and a batch-statistics loss', async () => {
+    await useBackend('cpu');
+    fc.assert(fc.property(caseArb, checkCase), runParameters(150));
+  });
+
+  test('on wasm (a smaller run)', async () => {
+    await useBackend('wasm');
+    fc.assert(fc.property(caseArb, checkCase), runParameters(30));
+  });
+});
