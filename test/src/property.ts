@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { GradCache, type Batch } from '@gradcache/core';
+import { GradCache } from '@gradcache/core';
 import { expectClose, expectGradsClose, expectNoLeaks, testMlp, type Activation, type TestEncoder } from '@gradcache/testing';
 
 /** One random case: encoders, a batch, chunk sizes and a loss. */
@@ -72,14 +72,14 @@ export function checkCase(c: Case): void {
   let encoders: TestEncoder[] = [first];
   if (c.mode === 'two') owned.push(build(1));
   if (c.mode !== 'one') encoders = c.mode === 'two' ? owned : [first, first];
-  const inputs: Batch[] = encoders.map((_, i) => tf.randomNormal([c.batch, c.inputWidth], 0, 1, 'float32', c.seed + 10 + i));
+  const inputs: tf.Tensor[] = encoders.map((_, i) => tf.randomNormal([c.batch, c.inputWidth], 0, 1, 'float32', c.seed + 10 + i));
   try {
     const loss = lossOf(c);
     const cache = new GradCache({ encoders, chunkSize: c.chunkSizes.slice(0, encoders.length), loss });
     expectNoLeaks(() => {
       const { loss: value, grads } = cache.computeGradients(inputs);
       const ref = tf.variableGrads(
-        () => loss(encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }))),
+        () => loss(encoders.map((e, i) => e.encode(inputs[i] as tf.Tensor, { training: true }))),
         cache.variables,
       );
       try {
