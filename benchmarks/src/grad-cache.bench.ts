@@ -1,0 +1,91 @@
+/**
+ * Full-batch training vs gradient caching vs naive gradient accumulation, for a two-tower MLP with
+ * InfoNCE at B = 512 on wasm: median step time and peak tensor memory, as ratios to the full-batch
+ * step, all measured in this one process. Run: pnpm bench
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { GradCache, measureMemory, type Batch } from '@gradcache/core';
+import { infoNCE, mlpTower } from './two-tower.js';
+import { median, mib, setUpWasm } from './setup.js';
+
+const BATCH = 512;
+const WIDTHS = [128, 256, 256, 64];
+const WARMUP = 2;
+const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 7);
+
+const header = await setUpWasm();
+const q = mlpTower('query', WIDTHS, 1);
+const d = mlpTower('doc', WIDTHS, 2);
+const variables = [...q.variables, ...d.variables];
+const xq = tf.randomNormal([BATCH, WIDTHS[0] as number], 0, 1, 'float32', 3);
+const xd = tf.randomNormal([BATCH, WIDTHS[0] as number], 0, 1, 'float32', 4);
+const optimizer = tf.train.sgd(1e-3);
+
+type Step = () => void;
+
+const fullBatch: Step = () => {
+  const { value, grads } = tf.variableGrads(
+    () => infoNCE(q.encode(xq, { training: true }) as tf.Tensor2D, d.encode(xd, { training: true }) as tf.Tensor2D),
+    variables,
+  );
+  optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
+  tf.dispose([value, grads]);
+};
+
+const cached = (chunkSize: number): Step => {
+  const cache = new GradCache({ encoders: [q, d], chunkSize, loss: ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D) });
+  return () => void cache.step(optimizer, [xq, xd] as Batch[]);
+};
+
+/** Gradient accumulation: each chunk's loss sees only that chunk's negatives (a different loss). */
+const naive = (chunkSize: number): Step => () => {
+  let sums: tf.NamedTensorMap | undefined;
+  for (let begin = 0; begin < BATCH; begin += chunkSize) {
+    const size = Math.min(chunkSize, BATCH - begin);
+    const { value, grads } = tf.tidy(() => {
+      const cq = tf.slice(xq, begin, size);
+      const cd = tf.slice(xd, begin, size);
+      return tf.variableGrads(() => tf.mul(infoNCE(q.encode(cq, { training: true }) as tf.Tensor2D, d.encode(cd, { training: true }) as tf.Tensor2D), size / BATCH), variables);
+    });
+    value.dispose();
+    if (sums === undefined) sums = grads;
+    else {
+      const previous = sums;
+      sums = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(previous[k] as tf.Tensor, g)])));
+      tf.dispose([previous, grads]);
+    }
+  }
+  optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: (sums as tf.NamedTensorMap)[v.name] as tf.Tensor })));
+  tf.dispose(sums);
+};
+
+const cases: [string, Step][] = [
+  ['full batch', fullBatch],
+  ['cached, chunk 128', cached(128)],
+  ['cached, chunk 64', cached(64)],
+  ['cached, chunk 32', cached(32)],
+  ['naive accumulation, chunk 32 (other loss)', naive(32)],
+];
+
+const results: { name: string; ms: number; peak: number }[] = [];
+for (const [name, step] of cases) {
+  for (let k = 0; k < WARMUP; k++) step();
+  const { peakBytes } = await measureMemory(step);
+  const times: number[] = [];
+  for (let k = 0; k < REPEATS; k++) {
+    const start = performance.now();
+    step();
+    times.push(performance.now() - start);
+  }
+  results.push({ name, ms: median(times), peak: peakBytes });
+}
+
+const base = results[0] as { ms: number; peak: number };
+console.log(`GradCache benchmark: two-tower MLP ${WIDTHS.join('-')}, InfoNCE, B = ${BATCH}, median of ${REPEATS} steps`);
+console.log(header);
+console.log('');
+console.log('| step | median time | time ÷ full | peak tensor memory | memory ÷ full |');
+console.log('|---|---|---|---|---|');
+for (const r of results) {
+  console.log(`| ${r.name} | ${r.ms.toFixed(0)} ms | ${(r.ms / base.ms).toFixed(2)}× | ${mib(r.peak)} | ${(r.peak / base.peak).toFixed(3)}× |`);
+}
