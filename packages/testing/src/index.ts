@@ -2,3 +2,5 @@ export { useBackend, type TestBackend } from './backend.js';
 export { expectClose, expectGradsClose, relativeError } from './close.js';
 export { expectNoLeaks } from './leaks.js';
 export { testMlp, type Activation, type TestEncoder, type TestMlpSpec } from './mlp.js';
+export { expectGradsMatchFiniteDifferences, finiteDifferences } from './finite-differences.js';
+export { expectFiniteWithGrads } from './finite.js';

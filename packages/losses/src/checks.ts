@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check } from './errors.js';
+
+/** `[a, b]` as text. */
+export const shapeOf = (t: tf.Tensor): string => `[${t.shape.join(', ')}]`;
+
+/** Checks that `t` is a float32 rank-2 tensor of reps. */
+export function checkReps(loss: string, name: string, t: tf.Tensor): asserts t is tf.Tensor2D {
+  check(
+    t instanceof tf.Tensor && t.rank === 2 && t.dtype === 'float32',
+    'INVALID_REPS',
+    () =>
+      `${loss}: ${name} must be a float32 [rows, d] tensor of reps, got ` +
+      `${t instanceof tf.Tensor ? `a ${t.dtype} tensor of shape ${shapeOf(t)}` : String(t)}.`,
+  );
+}
+
+/** Checks two views of one batch: both reps, same shape. */
+export function checkViews(loss: string, z1: tf.Tensor, z2: tf.Tensor): void {
+  checkReps(loss, 'z1', z1);
+  checkReps(loss, 'z2', z2);
+  check(
+    tf.util.arraysEqual(z1.shape, z2.shape),
+    'SHAPE_MISMATCH',
+    () => `${loss}: z1 and z2 must have the same shape (two views of one batch), got ${shapeOf(z1)} and ${shapeOf(z2)}.`,
+  );
+}
+
+/** Checks that a loss that estimates a variance or pairs has at least two rows. */
+export function checkAtLeastTwoRows(loss: string, name: string, t: tf.Tensor): void {
+  check(
+    (t.shape[0] as number) >= 2,
+    'BATCH_TOO_SMALL',
+    () => `${loss}: ${name} has ${t.shape[0]} row; this loss needs at least 2 (it uses batch statistics or pairs).`,
+  );
+}
+
+/** Checks a positive finite number option. */
+export function checkPositive(loss: string, name: string, value: number): void {
+  check(
+    typeof value === 'number' && Number.isFinite(value) && value > 0,
+    'INVALID_OPTION',
+    () => `${loss}: ${name} must be a positive finite number, got ${String(value)}.`,
+  );
+}
+
+/** Checks a temperature: a positive number, or a scalar tensor (learnable). */
+export function checkTemperature(loss: string, temperature: number | tf.Scalar): void {
+  if (temperature instanceof tf.Tensor) {
+    check(temperature.rank === 0, 'INVALID_OPTION', () => `${loss}: temperature must be a scalar, got shape ${shapeOf(temperature)}.`);
+  } else {
+    checkPositive(loss, 'temperature', temperature);
+  }
+}

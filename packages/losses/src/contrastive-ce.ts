@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The definition InfoNCE, CLIP and their tiled variants share:
+ *
+ *   mean_i [ logsumexp_j (s·q_i·d_j) − s·q_i·d_{g·i} ],  q: [B, k], d: [g·B, k], s a scalar,
+ *
+ * a cross-entropy of each query against every row of d whose target is the first row of its group
+ * of g rows (g = 1 + hard negatives). Written once untiled (plain ops, autodiff) and once tiled.
+ */
+export function contrastiveCrossEntropy(q: tf.Tensor2D, d: tf.Tensor2D, scale: tf.Scalar, group: number): tf.Scalar {
+  return tf.tidy(() => {
+    const logits = tf.mul(tf.matMul(q, d, false, true), scale);
+    const positives = tf.mul(tf.sum(tf.mul(q, groupHeads(d, group)), 1), scale);
+    return tf.mean(tf.sub(tf.logSumExp(logits, 1), positives));
+  });
+}
+
+/** Row g·i of d for every i: [g·B, k] → [B, k], by reshape and slice (no gather, whose gradient wasm lacks). */
+export function groupHeads(d: tf.Tensor2D, group: number): tf.Tensor2D {
+  if (group === 1) return d;
+  const [rows, width] = d.shape;
+  const grouped = tf.reshape(d, [rows / group, group, width]);
+  return tf.reshape(tf.slice(grouped, [0, 0, 0], [rows / group, 1, width]), [rows / group, width]);
+}
+
+/** The transpose of groupHeads: x's rows placed at rows g·i of a [g·B, k] tensor of zeros. */
+function spreadToGroupHeads(x: tf.Tensor2D, group: number): tf.Tensor2D {
+  if (group === 1) return x;
+  const [rows, width] = x.shape;
+  const padded = tf.concat([tf.expandDims(x, 1), tf.zeros([rows, group - 1, width])], 1);
+  return tf.reshape(padded, [rows * group, width]);
+}
+
+/** Consecutive [begin, size) tiles of n rows. */
+function tiles(n: number, size: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let begin = 0; begin < n; begin += size) out.push([begin, Math.min(size, n - begin)]);
+  return out;
+}
+
+/**
+ * contrastiveCrossEntropy computed tile by tile: a streaming log-sum-exp over [tileSize, tileSize]
+ * blocks of logits in the forward pass, and a custom gradient that recomputes each block from q, d
+ * and the saved row log-sum-exps. Never holds more than a few tile×tile blocks: memory is
+ * O((B + N)·k + tileSize²) instead of O(B·N). Gradients flow to q, d and the scale.
+ */
+export function tiledContrastiveCrossEntropy(
+  q: tf.Tensor2D,
+  d: tf.Tensor2D,
+  scale: tf.Scalar,
+  group: number,
+  tileSize: number,
+): tf.Scalar {
+  const rowTiles = tiles(q.shape[0], tileSize);
+  const colTiles = tiles(d.shape[0], tileSize);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [q2, d2, s, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.GradSaveFunc];
+    const dParts = colTiles.map(([begin, size]) => tf.slice(d2, begin, size));
+    const lse = tf.concat(
+      rowTiles.map(([begin, size]) =>
+        tf.tidy(() => {
+          const qI = tf.slice(q2, begin, size);
+          let max: tf.Tensor1D | undefined;
+          let sum: tf.Tensor1D | undefined;
+          for (const dJ of dParts) {
+            [max, sum] = tf.tidy(() => {
+              const logits = tf.mul(tf.matMul(qI, dJ, false, true), s);
+              const tileMax = tf.max(logits, 1);
+              const newMax = max === undefined ? tileMax : tf.maximum(max, tileMax);
+              const tileSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(newMax, 1))), 1);
+              const newSum = sum === undefined ? tileSum : tf.add(tf.mul(sum, tf.exp(tf.sub(max as tf.Tensor1D, newMax))), tileSum);
+              return [newMax, newSum] as [tf.Tensor1D, tf.Tensor1D];
+            });
+          }
+          return tf.add(max as tf.Tensor1D, tf.log(sum as tf.Tensor1D));
+        }),
+      ),
+    ) as tf.Tensor1D;
+    tf.dispose(dParts);
+    save([q2, d2, s, lse]);
+    const value = tf.tidy(() => tf.mean(tf.sub(lse, tf.mul(tf.sum(tf.mul(q2, groupHeads(d2, group)), 1), s))));
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ds, ss, lses] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
+        const weight = tf.div(dy, qs.shape[0]); // d(mean)/d(row) · upstream
+        const dTiles = colTiles.map(([begin, size]) => tf.slice(ds, begin, size));
+        let dd = colTiles.map(([, size]) => tf.zeros([size, ds.shape[1]]) as tf.Tensor2D);
+        let dScale: tf.Scalar = tf.scalar(0);
+        const dq = rowTiles.map(([begin, size]) => {
+          const qI = tf.slice(qs, begin, size);
+          const lseI = tf.expandDims(tf.slice(lses, begin, size), 1);
+          let dqI = tf.zeros([size, qs.shape[1]]) as tf.Tensor2D;
+          dTiles.forEach((dJ, j) => {
+            const [nextDq, nextDd, nextScale] = tf.tidy(() => {
+              const raw = tf.matMul(qI, dJ, false, true);
+              const p = tf.exp(tf.sub(tf.mul(raw, ss), lseI)); // softmax probabilities of this block
+              return [
+                tf.add(dqI, tf.matMul(p, dJ)),
+                tf.add(dd[j] as tf.Tensor2D, tf.matMul(p, qI, true, false)),
+                tf.add(dScale, tf.sum(tf.mul(p, raw))),
+              ] as [tf.Tensor2D, tf.Tensor2D, tf.Scalar];
+            });
+            tf.dispose([dqI, dd[j] as tf.Tensor2D, dScale]);
+            dqI = nextDq;
+            dd[j] = nextDd;
+            dScale = nextScale;
+          });
+          tf.dispose([qI, lseI]);
+          return dqI;
+        });
+        tf.dispose(dTiles);
+        return tf.tidy(() => {
+          const heads = groupHeads(ds, group);
+          const sw = tf.mul(ss, weight);
+          const gradQ = tf.mul(tf.sub(tf.concat(dq, 0), heads), sw);
+          const gradD = tf.mul(tf.sub(tf.concat(dd, 0), spreadToGroupHeads(qs, group)), sw);
+          const gradScale = tf.mul(tf.sub(dScale, tf.sum(tf.mul(qs, heads))), weight);
+          tf.dispose([...dq, ...dd, dScale]);
+          return [gradQ, gradD, gradScale];
+        });
+      },
+    };
+  });
+  return f(q, d, scale) as tf.Scalar;
+}

@@ -1,0 +1,13 @@
+export { LossError, type LossErrorCode } from './errors.js';
+export { infoNCE, type InfoNCEOptions } from './info-nce.js';
+export { symmetricInfoNCE, MAX_LOGIT_SCALE, type SymmetricInfoNCEOptions } from './symmetric-info-nce.js';
+export { contrastiveCrossEntropy, tiledContrastiveCrossEntropy } from './contrastive-ce.js';
+export { ntXent, type NTXentOptions } from './nt-xent.js';
+export { dcl, dclw, type DCLWOptions } from './dcl.js';
+export { barlowTwins, type BarlowTwinsOptions } from './barlow-twins.js';
+export { vicReg, type VICRegOptions } from './vic-reg.js';
+export { spectralContrastive, type SpectralContrastiveOptions } from './spectral-contrastive.js';
+export { alignment, uniformity, type AlignmentOptions, type UniformityOptions } from './alignment-uniformity.js';
+export { supCon, type SupConOptions } from './sup-con.js';
+export { queueInfoNCE, type QueueInfoNCEOptions } from './queue-info-nce.js';
+export { l2Normalize, stopGradient } from './ops.js';

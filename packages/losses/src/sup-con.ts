@@ -1,0 +1,50 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check } from './errors.js';
+import { checkPositive, checkReps } from './checks.js';
+import { diagonalMask, l2Normalize } from './ops.js';
+
+/** Options of supCon. */
+export interface SupConOptions {
+  /** Softmax temperature τ. Default 0.07. */
+  temperature?: number;
+  /** The loss is scaled by τ / baseTemperature, as the official code. Default 0.07. */
+  baseTemperature?: number;
+}
+
+/**
+ * Supervised contrastive loss (Khosla et al. 2020), "all" anchors as the official code: rows of z
+ * (all views stacked, normalised inside) with `labels`; for anchor i the positives P(i) are the
+ * other rows with its label, the candidates every other row; loss_i = −(τ/τ_base)·mean_{p∈P(i)}
+ * log softmax_{a≠i}(s[i, a])[p]; the mean over all anchors (an anchor without positives counts 0).
+ * Pass labels through GradCache's `extra`.
+ *
+ * ```ts
+ * const cache = new GradCache({ encoders: [enc], chunkSize: 64, loss: ([z], labels) => supCon(z, labels) });
+ * ```
+ */
+export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D | undefined, options: SupConOptions = {}): tf.Scalar {
+  const { temperature = 0.07, baseTemperature = 0.07 } = options;
+  checkReps('supCon', 'z', z);
+  checkPositive('supCon', 'temperature', temperature);
+  checkPositive('supCon', 'baseTemperature', baseTemperature);
+  const values = labels instanceof tf.Tensor ? Array.from(labels.dataSync()) : labels;
+  const n = z.shape[0];
+  check(
+    Array.isArray(values) && values.length === n && (!(labels instanceof tf.Tensor) || labels.rank === 1),
+    'LABELS_LENGTH',
+    () =>
+      `supCon: labels must hold one label per row of z (${n}), got ` +
+      `${values === undefined ? 'none (pass them as extra)' : `${Array.isArray(values) ? values.length : String(values)}`}.`,
+  );
+  const positives = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j && values[i] === values[j]) positives[i * n + j] = 1;
+  return tf.tidy(() => {
+    const zn = l2Normalize(z);
+    const logits = tf.div(tf.matMul(zn, zn, false, true), temperature);
+    const logProb = tf.sub(logits, tf.logSumExp(tf.add(logits, diagonalMask(n, [0])), 1, true));
+    const mask = tf.tensor2d(positives, [n, n]);
+    const count = tf.maximum(tf.sum(mask, 1), 1);
+    const meanLogProb = tf.div(tf.sum(tf.mul(mask, logProb), 1), count);
+    return tf.mul(tf.mean(meanLogProb), -temperature / baseTemperature) as tf.Scalar;
+  });
+}
