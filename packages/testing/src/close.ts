@@ -27,13 +27,17 @@ export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
 }
 
 /**
- * Throws unless `max|a − b| ≤ tol·max|b|`: element-wise relative error is meaningless on entries
- * near zero, so errors are measured against the reference's largest magnitude.
+ * Throws unless `max|a − b| ≤ tol·max(max|b|, floor)`: element-wise relative error is meaningless on
+ * entries near zero, so errors are measured against the reference's largest magnitude — or against
+ * `floor`, the size of the terms float32 had to cancel to get a result near zero (default 0).
  */
-export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number, what = 'tensor'): void {
-  const error = relativeError(actual, expected);
-  if (!(error <= tol)) {
-    throw new Error(`${what}: max|Δ|/max|ref| = ${error.toExponential(3)} exceeds ${tol}.`);
+export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number, what = 'tensor', floor = 0): void {
+  const { diff, scale } = diffAndScale(actual, expected);
+  const bound = tol * Math.max(scale, floor);
+  if (!(diff <= bound) && !(diff === 0)) {
+    throw new Error(
+      `${what}: max|Δ| = ${diff.toExponential(3)} exceeds ${tol}·max(max|ref| = ${scale.toExponential(3)}, floor = ${floor.toExponential(3)}).`,
+    );
   }
 }
 
