@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { GradCache, measureMemory, type Batch } from '@gradcache/core';
-import { infoNCE, mlpTower } from './two-tower.js';
+import { infoNCE } from '@gradcache/losses';
+import { mlpTower } from './two-tower.js';
 import { median, mib, setUpWasm } from './setup.js';
 
 const BATCH = 512;
@@ -23,17 +24,20 @@ const optimizer = tf.train.sgd(1e-3);
 
 type Step = () => void;
 
+const TEMPERATURE = { temperature: 0.05 };
+
 const fullBatch: Step = () => {
   const { value, grads } = tf.variableGrads(
-    () => infoNCE(q.encode(xq, { training: true }) as tf.Tensor2D, d.encode(xd, { training: true }) as tf.Tensor2D),
+    () => infoNCE(q.encode(xq, { training: true }) as tf.Tensor2D, d.encode(xd, { training: true }) as tf.Tensor2D, TEMPERATURE),
     variables,
   );
   optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
   tf.dispose([value, grads]);
 };
 
-const cached = (chunkSize: number): Step => {
-  const cache = new GradCache({ encoders: [q, d], chunkSize, loss: ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D) });
+const cached = (chunkSize: number, tileSize?: number): Step => {
+  const options = tileSize === undefined ? TEMPERATURE : { ...TEMPERATURE, tileSize };
+  const cache = new GradCache({ encoders: [q, d], chunkSize, loss: ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, options) });
   return () => void cache.step(optimizer, [xq, xd] as Batch[]);
 };
 
@@ -45,7 +49,7 @@ const naive = (chunkSize: number): Step => () => {
     const { value, grads } = tf.tidy(() => {
       const cq = tf.slice(xq, begin, size);
       const cd = tf.slice(xd, begin, size);
-      return tf.variableGrads(() => tf.mul(infoNCE(q.encode(cq, { training: true }) as tf.Tensor2D, d.encode(cd, { training: true }) as tf.Tensor2D), size / BATCH), variables);
+      return tf.variableGrads(() => tf.mul(infoNCE(q.encode(cq, { training: true }) as tf.Tensor2D, d.encode(cd, { training: true }) as tf.Tensor2D, TEMPERATURE), size / BATCH), variables);
     });
     value.dispose();
     if (sums === undefined) sums = grads;
@@ -64,6 +68,7 @@ const cases: [string, Step][] = [
   ['cached, chunk 128', cached(128)],
   ['cached, chunk 64', cached(64)],
   ['cached, chunk 32', cached(32)],
+  ['cached, chunk 32, tiled loss (tile 64)', cached(32, 64)],
   ['naive accumulation, chunk 32 (other loss)', naive(32)],
 ];
 

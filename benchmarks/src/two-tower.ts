@@ -26,12 +26,3 @@ export function mlpTower(name: string, widths: readonly number[], seed: number):
   });
   return { ...encoder, variables };
 }
-
-/** DPR-style InfoNCE: query i's positive is document i, every other document a negative. */
-export function infoNCE(q: tf.Tensor2D, d: tf.Tensor2D, temperature = 0.05): tf.Scalar {
-  return tf.tidy(() => {
-    const logits = tf.div(tf.matMul(q, d, false, true), temperature);
-    const positives = tf.div(tf.sum(tf.mul(q, d), 1), temperature);
-    return tf.mean(tf.sub(tf.logSumExp(logits, 1), positives));
-  });
-}

@@ -1,0 +1,12 @@
+export { BackendError, type BackendErrorCode } from './errors.js';
+export {
+  initBackend,
+  type BackendChoice,
+  type BackendName,
+  type BackendPreference,
+  type InitBackendOptions,
+  type SkippedBackend,
+} from './init-backend.js';
+export { backendInfo, formatBackendInfo, type BackendInfo } from './backend-info.js';
+export { installWasmFixes, uninstallWasmFixes, WASM_FIXES } from './wasm/fixes.js';
+export { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard, removeHeapGuard } from './wasm/heap-guard.js';

@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
+import { cpuBridge } from './cpu-bridge.js';
+import { transposeFirst } from './transposed-matmul.js';
+
+/** What `installWasmFixes` registers, and why. */
+export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: tf.KernelConfig) => tf.KernelConfig }[] = [
+  { kernel: 'BatchMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
+  { kernel: '_FusedMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
+  { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): strided slices + wasm matMul', make: () => conv2DBackpropFilter() },
+  { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
+  { kernel: 'UnsortedSegmentSum', why: 'missing (embedding / gather gradients): cpu kernel', make: () => cpuBridge('UnsortedSegmentSum') },
+  { kernel: 'DepthwiseConv2dNativeBackpropFilter', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropFilter') },
+  { kernel: 'DepthwiseConv2dNativeBackpropInput', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropInput') },
+  { kernel: 'Einsum', why: 'missing: cpu kernel', make: () => cpuBridge('Einsum') },
+];
+
+const stockKernels = new Map<string, tf.KernelConfig | undefined>();
+
+/**
+ * Registers the wasm kernel fixes (see WASM_FIXES) in place of the stock ones; idempotent. Works
+ * before or after the wasm backend is initialised (the replacements keep the stock setup).
+ */
+export function installWasmFixes(): string[] {
+  for (const fix of WASM_FIXES) {
+    if (stockKernels.has(fix.kernel)) continue;
+    const stock = tf.getKernel(fix.kernel, 'wasm');
+    stockKernels.set(fix.kernel, stock);
+    if (stock !== undefined) tf.unregisterKernel(fix.kernel, 'wasm');
+    tf.registerKernel(fix.make(stock));
+  }
+  return WASM_FIXES.map((f) => `${f.kernel}: ${f.why}`);
+}
+
+/** Puts the stock wasm kernels back (for comparisons such as the backend benchmark). */
+export function uninstallWasmFixes(): void {
+  for (const [kernel, stock] of stockKernels) {
+    tf.unregisterKernel(kernel, 'wasm');
+    if (stock !== undefined) tf.registerKernel(stock);
+  }
+  stockKernels.clear();
+}
+

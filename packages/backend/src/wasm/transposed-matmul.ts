@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { disposeInfos, lastTwoSwapped, runWasmKernel } from './kernels.js';
+
+/**
+ * A BatchMatMul or _FusedMatMul for wasm that transposes its inputs explicitly (one copy each)
+ * and then runs the stock kernel with both transpose flags off. Stock wasm with a flag set runs
+ * 12–60× slower than the untransposed kernel, and every matMul gradient sets one.
+ */
+export function transposeFirst(stock: tf.KernelConfig): tf.KernelConfig {
+  const kernel: tf.KernelConfig = {
+    kernelName: stock.kernelName,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args;
+      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+      if (!transposeA && !transposeB) return stock.kernelFunc(args);
+      const wasm = backend as BackendWasm;
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const transposed: tf.TensorInfo[] = [];
+      const transpose = (x: tf.TensorInfo): tf.TensorInfo => {
+        const t = runWasmKernel('Transpose', wasm, { x }, { perm: lastTwoSwapped(x.shape.length) });
+        transposed.push(t);
+        return t;
+      };
+      try {
+        return stock.kernelFunc({
+          inputs: { ...inputs, a: transposeA ? transpose(a) : a, b: transposeB ? transpose(b) : b },
+          backend,
+          attrs: { ...attrs, transposeA: false, transposeB: false },
+        });
+      } finally {
+        disposeInfos(wasm, transposed);
+      }
+    },
+  };
+  if (stock.setupFunc !== undefined) kernel.setupFunc = stock.setupFunc;
+  return kernel;
+}
