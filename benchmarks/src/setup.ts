@@ -1,15 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
-// Registers the gradients of every tfjs op (bare tfjs-core registers none).
-import '@tensorflow/tfjs-layers';
+import { backendInfo, formatBackendInfo, initBackend } from '@gradcache/backend';
 
-/** Switches to the wasm backend and describes the set-up in one line, for the report's header. */
+/** Initialises the wasm backend with its training fixes and describes the set-up in one line. */
 export async function setUpWasm(): Promise<string> {
-  await tf.setBackend('wasm');
-  await tf.ready();
-  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-  return `backend ${tf.getBackend()} (simd ${simd}, threads ${threads}), tfjs-core ${tf.version_core}, node ${process.version}`;
+  await initBackend('wasm');
+  return formatBackendInfo(await backendInfo());
 }
 
 /** The median of some numbers. */
@@ -17,6 +11,18 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Median milliseconds of `repeats` calls of `f` after `warmup` calls. */
+export function time(f: () => void, repeats: number, warmup = 1): number {
+  for (let k = 0; k < warmup; k++) f();
+  const times: number[] = [];
+  for (let k = 0; k < repeats; k++) {
+    const start = performance.now();
+    f();
+    times.push(performance.now() - start);
+  }
+  return median(times);
 }
 
 /** Bytes as MiB with one decimal. */
