@@ -19,7 +19,7 @@ describe('layersEncoder', () => {
   test('takes trainable weights as variables and BatchNorm statistics as state', () => {
     const model = twoInputModel();
     const encoder = layersEncoder(model);
-    expect(encoder.trainableVariables.map((v) => v.name)).toEqual(model.trainableWeights.map((w) => w.read().name));
+    expect(encoder.trainableVariables.map((v) => v.name)).toEqual(model.trainableWeights.map((w) => (w.read() as tf.Variable).name));
     expect(encoder.trainableVariables.every((v) => v instanceof tf.Variable)).toBe(true);
     expect(encoder.stateVariables?.length).toBe(2); // moving mean and variance
     model.dispose();

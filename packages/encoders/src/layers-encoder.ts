@@ -18,6 +18,8 @@ export interface LayersEncoderOptions {
 export interface LayersEncoder extends Encoder {
   /** The wrapped model: save, inspect and fine-tune it with plain tfjs. */
   readonly model: tfl.LayersModel;
+  /** `model.apply(input, context)`, through getRep: always a [rows, d] tensor. */
+  encode(input: Batch, context: EncodeContext): tf.Tensor2D;
 }
 
 const shapeOf = (t: tf.Tensor): string => `[${t.shape.join(', ')}]`;
