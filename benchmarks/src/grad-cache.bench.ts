@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GradCache, measureMemory, type Batch } from '@gradcache/core';
 import { infoNCE } from '@gradcache/losses';
-import { mlpTower } from './two-tower.js';
+import { mlpEncoder } from '@gradcache/encoders';
 import { median, mib, setUpWasm } from './setup.js';
 
 const BATCH = 512;
@@ -15,9 +15,11 @@ const WARMUP = 2;
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 7);
 
 const header = await setUpWasm();
-const q = mlpTower('query', WIDTHS, 1);
-const d = mlpTower('doc', WIDTHS, 2);
-const variables = [...q.variables, ...d.variables];
+const tower = (name: string) =>
+  mlpEncoder({ name, inputDim: WIDTHS[0] as number, widths: WIDTHS.slice(1), activation: 'tanh', normalize: true }).encoder;
+const q = tower('query');
+const d = tower('doc');
+const variables = [...q.trainableVariables, ...d.trainableVariables];
 const xq = tf.randomNormal([BATCH, WIDTHS[0] as number], 0, 1, 'float32', 3);
 const xd = tf.randomNormal([BATCH, WIDTHS[0] as number], 0, 1, 'float32', 4);
 const optimizer = tf.train.sgd(1e-3);
