@@ -74,21 +74,25 @@ const cases: [string, Step][] = [
   ['naive accumulation, chunk 32 (other loss)', naive(32)],
 ];
 
+// Peak memory once per case (deterministic), then the times round-robin — one step of every case
+// per round — so that a shared machine's changing load hits every case alike.
 const results: { name: string; ms: number; peak: number }[] = [];
 for (const [name, step] of cases) {
   for (let k = 0; k < WARMUP; k++) step();
-  const { peakBytes } = await measureMemory(step);
-  const times: number[] = [];
-  for (let k = 0; k < REPEATS; k++) {
+  results.push({ name, ms: 0, peak: (await measureMemory(step)).peakBytes });
+}
+const times: number[][] = cases.map(() => []);
+for (let round = 0; round < REPEATS; round++) {
+  cases.forEach(([, step], i) => {
     const start = performance.now();
     step();
-    times.push(performance.now() - start);
-  }
-  results.push({ name, ms: median(times), peak: peakBytes });
+    (times[i] as number[]).push(performance.now() - start);
+  });
 }
+results.forEach((r, i) => (r.ms = median(times[i] as number[])));
 
 const base = results[0] as { ms: number; peak: number };
-console.log(`GradCache benchmark: two-tower MLP ${WIDTHS.join('-')}, InfoNCE, B = ${BATCH}, median of ${REPEATS} steps`);
+console.log(`GradCache benchmark: two-tower MLP ${WIDTHS.join('-')}, InfoNCE, B = ${BATCH}, median of ${REPEATS} rounds (cases interleaved)`);
 console.log(header);
 console.log('');
 console.log('| step | median time | time ÷ full | peak tensor memory | memory ÷ full |');

@@ -13,18 +13,6 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-/** Median milliseconds of `repeats` calls of `f` after `warmup` calls. */
-export function time(f: () => void, repeats: number, warmup = 1): number {
-  for (let k = 0; k < warmup; k++) f();
-  const times: number[] = [];
-  for (let k = 0; k < repeats; k++) {
-    const start = performance.now();
-    f();
-    times.push(performance.now() - start);
-  }
-  return median(times);
-}
-
 /** Bytes as MiB with one decimal. */
 export function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
