@@ -1,13 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { initBackend } from '@gradcache/backend';
 import { GradCache, snapshotState, type Batch, type Encoder } from '@gradcache/core';
 import { convEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
 import { ntXent } from '@gradcache/losses';
 import { expectClose, expectGradsClose, useBackend } from '@gradcache/testing';
 import { chunkedReference, plainChunkedForward } from './chunked-reference.js';
 
-beforeAll(() => useBackend('cpu'));
+/** cpu, and wasm with @gradcache/backend's training fixes (conv weight and embedding gradients). */
+const backends: [string, () => Promise<unknown>][] = [
+  ['cpu', () => useBackend('cpu')],
+  ['wasm', () => initBackend('wasm')],
+];
 
 const loss = ([a, b]: tf.Tensor2D[]): tf.Scalar => ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 });
 
@@ -54,7 +59,9 @@ function checkEncoder(encoder: Encoder, views: [Batch, Batch], chunkSize: number
   }
 }
 
-describe('reference encoders under GradCache equal the chunked full-batch gradient', () => {
+describe.each(backends)('reference encoders under GradCache equal the chunked full-batch gradient, on %s', (_name, setUp) => {
+  beforeAll(setUp);
+
   test('mlpEncoder with dropout, L2-normalised', () => {
     const { model, encoder } = mlpEncoder({ inputDim: 6, widths: [16, 8], dropout: 0.2, normalize: true });
     const views: [Batch, Batch] = [tf.randomNormal([10, 6], 0, 1, 'float32', 1), tf.randomNormal([10, 6], 0, 1, 'float32', 2)];
