@@ -17,11 +17,16 @@ export function cpuBridge(kernelName: string): tf.KernelConfig {
       if (cpu === null || cpuKernel === undefined) {
         throw new Error(`cpuBridge: the cpu backend or its ${kernelName} kernel is not registered; import @tensorflow/tfjs-backend-cpu.`);
       }
-      const cpuInputs: tf.NamedTensorInfoMap = {};
-      for (const [name, info] of Object.entries(inputs)) {
-        if (info === undefined) continue;
-        cpuInputs[name] = { ...info, dataId: cpu.write(wasm.readSync(info.dataId) as tf.backend_util.BackendValues, info.shape, info.dtype) };
-      }
+      const toCpu = (info: tf.TensorInfo): tf.TensorInfo => ({
+        ...info,
+        dataId: cpu.write(wasm.readSync(info.dataId) as tf.backend_util.BackendValues, info.shape, info.dtype),
+      });
+      // Some kernels (Einsum, Concat) take their inputs as an array, the rest as a record.
+      const cpuInputs = (
+        Array.isArray(inputs)
+          ? (inputs as tf.TensorInfo[]).map(toCpu)
+          : Object.fromEntries(Object.entries(inputs).flatMap(([name, info]) => (info === undefined ? [] : [[name, toCpu(info)]])))
+      ) as tf.NamedTensorInfoMap;
       try {
         const result = cpuKernel.kernelFunc({ inputs: cpuInputs, backend: cpu, attrs: attrs ?? {} });
         const outputs = Array.isArray(result) ? result : [result];
@@ -32,7 +37,7 @@ export function cpuBridge(kernelName: string): tf.KernelConfig {
         });
         return Array.isArray(result) ? copied : (copied[0] as tf.TensorInfo);
       } finally {
-        for (const info of Object.values(cpuInputs)) if (info !== undefined) cpu.disposeData(info.dataId);
+        for (const info of Object.values(cpuInputs) as (tf.TensorInfo | undefined)[]) if (info !== undefined) cpu.disposeData(info.dataId);
       }
     },
   };

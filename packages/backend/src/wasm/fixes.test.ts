@@ -172,7 +172,7 @@ describe('wasm kernel fixes match the cpu backend', () => {
     }, 20);
   });
 
-  test('gather (embedding) gradients, depthwise conv gradients', async () => {
+  test('gather (embedding) gradients, depthwise conv gradients, einsum', async () => {
     await expectWasmMatchesCpu(() => {
       const table = tf.tensor2d(values([7, 4], 3), [7, 4]);
       const ids = tf.tensor1d([1, 3, 3, 0, 6, 1], 'int32');
@@ -180,7 +180,8 @@ describe('wasm kernel fixes match the cpu backend', () => {
       const x = tf.tensor4d(values([2, 5, 5, 3], 5), [2, 5, 5, 3]);
       const filter = tf.tensor4d(values([3, 3, 3, 2], 6), [3, 3, 3, 2]);
       const [gx, gf] = tf.grads((a, b) => tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, filter]);
-      return [tf.grad((t) => tf.gather(t, ids))(table, dy), gx as tf.Tensor, gf as tf.Tensor];
+      const einsum = tf.einsum('bij,bjk->bik', tf.tensor3d(values([2, 3, 4], 7), [2, 3, 4]), tf.tensor3d(values([2, 4, 5], 8), [2, 4, 5]));
+      return [tf.grad((t) => tf.gather(t, ids))(table, dy), gx as tf.Tensor, gf as tf.Tensor, einsum];
     });
   });
 });
