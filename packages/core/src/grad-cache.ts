@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, describe, GradCacheError } from './errors.js';
+import { check, describe } from './errors.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
 import { batchSize, chunkRanges, sliceBatch } from './split-input.js';
-import { snapshotState, type StateSnapshot } from './state-snapshot.js';
+import { snapshotState } from './state-snapshot.js';
 import type { Batch, Encoder, EncoderOutput, LossFunction } from './types.js';
 
 /** How to build a GradCache. */
