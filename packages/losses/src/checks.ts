@@ -52,3 +52,12 @@ export function checkTemperature(loss: string, temperature: number | tf.Scalar):
     checkPositive(loss, 'temperature', temperature);
   }
 }
+
+/** Checks the optional tileSize of the tiled losses: a positive integer. */
+export function checkTileSize(loss: string, tileSize: number | undefined): void {
+  check(
+    tileSize === undefined || (Number.isInteger(tileSize) && tileSize > 0),
+    'INVALID_OPTION',
+    () => `${loss}: tileSize must be a positive integer, got ${String(tileSize)}.`,
+  );
+}

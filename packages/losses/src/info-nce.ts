@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkReps, checkTemperature, shapeOf } from './checks.js';
+import { checkReps, checkTemperature, checkTileSize, shapeOf } from './checks.js';
 import { contrastiveCrossEntropy, tiledContrastiveCrossEntropy } from './contrastive-ce.js';
 import { inverseTemperature } from './ops.js';
 
@@ -12,15 +12,6 @@ export interface InfoNCEOptions {
   hardNegatives?: number;
   /** Compute in tiles of this many rows, never materialising the B×N logits (same value and gradients). */
   tileSize?: number;
-}
-
-/** Checks and returns the positive integer option `name`. */
-export function checkTileSize(loss: string, tileSize: number | undefined): void {
-  check(
-    tileSize === undefined || (Number.isInteger(tileSize) && tileSize > 0),
-    'INVALID_OPTION',
-    () => `${loss}: tileSize must be a positive integer, got ${String(tileSize)}.`,
-  );
 }
 
 /**

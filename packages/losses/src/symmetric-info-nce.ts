@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkReps, checkTemperature, shapeOf } from './checks.js';
+import { checkReps, checkTemperature, checkTileSize, shapeOf } from './checks.js';
 import { tiledContrastiveCrossEntropy } from './contrastive-ce.js';
-import { checkTileSize } from './info-nce.js';
 import { inverseTemperature } from './ops.js';
 
 /** CLIP's cap on the logit scale (exp(logitScale) ≤ 100). */
