@@ -6,9 +6,10 @@
  * chunks of 64 (each chunk seeing only its own 63 negatives) reaches instead. Run: pnpm demo
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GradCache, measureMemory, type Encoder } from '@gradcache/core';
+import { GradCache, measureMemory } from '@gradcache/core';
 import { mlpEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
+import { accumulationStep } from './accumulation.js';
 import { mib, setUpWasm } from './setup.js';
 
 const BATCH = Number(process.env['DEMO_BATCH'] ?? 1024);
@@ -88,29 +89,9 @@ tf.dispose(probe);
 // The same run with plain gradient accumulation: each chunk's loss sees only its own negatives.
 [queryTower.model, docTower.model].forEach((m, i) => m.setWeights(initialWeights[i] as tf.Tensor[]));
 const accumulationOptimizer = tf.train.adam(2e-3);
-const encoders: Encoder[] = [q, d];
-const variables = cache.variables;
-await train(`Gradient accumulation over chunks of ${CHUNK} (${CHUNK - 1} negatives per query)`, ([xq, xd]) => {
-  const sums = variables.map((v): tf.Tensor => tf.zerosLike(v));
-  let total = 0;
-  for (let begin = 0; begin < BATCH; begin += CHUNK) {
-    const size = Math.min(CHUNK, BATCH - begin);
-    const { value, grads } = tf.tidy(() => {
-      const [cq, cd] = [tf.slice(xq, begin, size), tf.slice(xd, begin, size)];
-      return tf.variableGrads(() => tf.mul(loss(encoders.map((e, i) => e.encode(i === 0 ? cq : cd, { training: true }) as tf.Tensor2D)), size / BATCH), variables);
-    });
-    total += value.dataSync()[0] as number;
-    variables.forEach((v, k) => {
-      const next = tf.add(sums[k] as tf.Tensor, grads[v.name] as tf.Tensor);
-      (sums[k] as tf.Tensor).dispose();
-      sums[k] = next;
-    });
-    tf.dispose([value, grads]);
-  }
-  accumulationOptimizer.applyGradients(variables.map((v, k) => ({ name: v.name, tensor: sums[k] as tf.Tensor })));
-  tf.dispose(sums);
-  return total;
-});
+await train(`Gradient accumulation over chunks of ${CHUNK} (${CHUNK - 1} negatives per query)`, (batch) =>
+  accumulationStep([q, d], loss, cache.variables, accumulationOptimizer, batch, CHUNK),
+);
 const accumulatedRecall = recallAt1(testQ, testD);
 console.log(`recall@1 after ${STEPS} steps: ${percent(accumulatedRecall)}`);
 

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GradCache, measureMemory, type Batch } from '@gradcache/core';
 import { infoNCE } from '@gradcache/losses';
 import { mlpEncoder } from '@gradcache/encoders';
+import { accumulationStep } from './accumulation.js';
 import { median, mib, setUpWasm } from './setup.js';
 
 const BATCH = 512;
@@ -44,26 +45,8 @@ const cached = (chunkSize: number, tileSize?: number): Step => {
 };
 
 /** Gradient accumulation: each chunk's loss sees only that chunk's negatives (a different loss). */
-const naive = (chunkSize: number): Step => () => {
-  let sums: tf.NamedTensorMap | undefined;
-  for (let begin = 0; begin < BATCH; begin += chunkSize) {
-    const size = Math.min(chunkSize, BATCH - begin);
-    const { value, grads } = tf.tidy(() => {
-      const cq = tf.slice(xq, begin, size);
-      const cd = tf.slice(xd, begin, size);
-      return tf.variableGrads(() => tf.mul(infoNCE(q.encode(cq, { training: true }) as tf.Tensor2D, d.encode(cd, { training: true }) as tf.Tensor2D, TEMPERATURE), size / BATCH), variables);
-    });
-    value.dispose();
-    if (sums === undefined) sums = grads;
-    else {
-      const previous = sums;
-      sums = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(previous[k] as tf.Tensor, g)])));
-      tf.dispose([previous, grads]);
-    }
-  }
-  optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: (sums as tf.NamedTensorMap)[v.name] as tf.Tensor })));
-  tf.dispose(sums);
-};
+const naive = (chunkSize: number): Step => () =>
+  void accumulationStep([q, d], ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, TEMPERATURE), variables, optimizer, [xq, xd], chunkSize);
 
 const cases: [string, Step][] = [
   ['full batch', fullBatch],

@@ -1,16 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { chunkRanges, chunkSeed, snapshotState, withSeededRandom, type Batch, type GradCache } from '@gradcache/core';
-
-/** Rows `begin … begin+size−1` of every tensor of a batch. */
-function sliceRows(batch: Batch, begin: number, size: number): Batch {
-  const take = (t: tf.Tensor): tf.Tensor => tf.slice(t, begin, size);
-  if (batch instanceof tf.Tensor) return take(batch);
-  if (Array.isArray(batch)) return (batch as readonly tf.Tensor[]).map(take);
-  return Object.fromEntries(Object.entries(batch).map(([k, t]) => [k, take(t)]));
-}
-
-const rowsOf = (batch: Batch): number =>
-  ((batch instanceof tf.Tensor ? batch : Object.values(batch as Record<string, tf.Tensor>)[0]) as tf.Tensor).shape[0] as number;
+import { batchSize, chunkRanges, chunkSeed, sliceBatch, snapshotState, withSeededRandom, type Batch, type GradCache } from '@gradcache/core';
 
 /**
  * The large-batch gradient GradCache should match when encoders are random or use batch statistics:
@@ -29,8 +18,8 @@ export function chunkedReference(
     return tf.variableGrads(() => {
       const reps = cache.encoders.map((encoder, i) => {
         const batch = inputs[i] as Batch;
-        const chunks = chunkRanges(rowsOf(batch), cache.chunkSizes[i] as number).map(({ begin, size }, j) =>
-          withSeededRandom(chunkSeed(cache.seed, step, i, j), () => encoder.encode(sliceRows(batch, begin, size), { training: true }) as tf.Tensor2D),
+        const chunks = chunkRanges(batchSize(batch, 'chunkedReference', 'batch'), cache.chunkSizes[i] as number).map((range, j) =>
+          withSeededRandom(chunkSeed(cache.seed, step, i, j), () => encoder.encode(sliceBatch(batch, range), { training: true }) as tf.Tensor2D),
         );
         return tf.concat(chunks, 0);
       });
@@ -46,9 +35,9 @@ export function chunkedReference(
 export function plainChunkedForward(cache: GradCache, inputs: readonly Batch[]): void {
   cache.encoders.forEach((encoder, i) => {
     const batch = inputs[i] as Batch;
-    for (const { begin, size } of chunkRanges(rowsOf(batch), cache.chunkSizes[i] as number)) {
+    for (const range of chunkRanges(batchSize(batch, 'plainChunkedForward', 'batch'), cache.chunkSizes[i] as number)) {
       tf.tidy(() => {
-        encoder.encode(sliceRows(batch, begin, size), { training: true });
+        encoder.encode(sliceBatch(batch, range), { training: true });
       });
     }
   });
