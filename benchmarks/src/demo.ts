@@ -6,7 +6,7 @@
  * chunks of 64 (each chunk seeing only its own 63 negatives) reaches instead. Run: pnpm demo
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GradCache, measureMemory } from '@gradcache/core';
+import { GradCache, measureMemory, withSeededRandom } from '@gradcache/core';
 import { mlpEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
 import { accumulationStep } from './accumulation.js';
@@ -36,8 +36,8 @@ function sample(rows: number, seed: number): [tf.Tensor2D, tf.Tensor2D] {
 }
 
 const tower = (name: string) => mlpEncoder({ name, inputDim: FEATURES, widths: WIDTHS.slice(1), activation: 'tanh', normalize: true });
-const queryTower = tower('query_tower');
-const docTower = tower('doc_tower');
+// Initialisers draw from Math.random: seeding it makes the whole demo repeatable.
+const [queryTower, docTower] = withSeededRandom('demo', () => [tower('query_tower'), tower('doc_tower')]);
 const initialWeights = [queryTower.model, docTower.model].map((m) => m.getWeights().map((w) => tf.clone(w)));
 const [q, d] = [queryTower.encoder, docTower.encoder];
 
