@@ -43,15 +43,16 @@ export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number,
 
 /**
  * Checks every variable's gradient: `max|Δ| ≤ tol·max(max|g|, floor·G)` where G is the largest
- * |g| over all variables. The floor (default 1e-3) matters only for a gradient that is zero in exact
- * arithmetic — the output bias of an encoder under InfoNCE, whose softmax rows sum to one — where
- * float32 rounding of the other variables' scale is all that is left to compare.
+ * |g| over all variables. The floor (default 1e-2, so an absolute bound of 1e-6·G at tol 1e-4)
+ * matters only for a gradient that is (nearly) zero in exact arithmetic — the output bias of an
+ * encoder under InfoNCE, whose softmax rows sum to one — where what is left is float32 rounding of
+ * sums of terms of size G: about 1e-7·G·√B, seen up to 3e-8 with G = 0.19 (fast-check, 1,500 runs).
  */
 export function expectGradsClose(
   actual: tf.NamedTensorMap,
   expected: tf.NamedTensorMap,
   tol: number,
-  floor = 1e-3,
+  floor = 1e-2,
 ): void {
   const keys = Object.keys(expected).sort();
   const got = Object.keys(actual).sort();
