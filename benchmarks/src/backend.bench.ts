@@ -85,6 +85,11 @@ const weightGrad = compare('conv 3×3 32→64 on 8×64×64 weight gradient (Conv
     tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: y }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter.shape }) as tf.Tensor
   ).dataSync(),
 );
+compare('conv 3×3 32→64 on 8×64×64 input gradient (Conv2DBackpropInput)', () =>
+  void (
+    tf.engine().runKernel('Conv2DBackpropInput', { dy: y, filter }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: x.shape }) as tf.Tensor
+  ).dataSync(),
+);
 compare('conv layer forward + backward (tf.grad of input and filter)', () =>
   void tf.grads((a, f) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'), y)))([x, filter]).forEach((g) => g.dataSync()),
 );

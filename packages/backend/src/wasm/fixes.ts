@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
+import { conv2DBackpropInput } from './conv2d-backprop-input.js';
 import { cpuBridge } from './cpu-bridge.js';
 import { transposeFirst } from './transposed-matmul.js';
 
@@ -8,6 +9,7 @@ export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: 
   { kernel: 'BatchMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
   { kernel: '_FusedMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
   { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): strided slices + wasm matMul', make: () => conv2DBackpropFilter() },
+  { kernel: 'Conv2DBackpropInput', why: '~10× slower than a forward conv: one forward conv of the spread dy', make: (s) => conv2DBackpropInput(s as tf.KernelConfig) },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
   { kernel: 'UnsortedSegmentSum', why: 'missing (embedding / gather gradients): cpu kernel', make: () => cpuBridge('UnsortedSegmentSum') },
   { kernel: 'DepthwiseConv2dNativeBackpropFilter', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropFilter') },
