@@ -152,7 +152,7 @@ describe('wasm kernel fixes match the cpu backend', () => {
         const filter = tf.tensor4d(values([kh, kw, c, f], seed + 1), [kh, kw, c, f]);
         return [tf.grad((k) => tf.sum(tf.square(tf.conv2d(x, k as tf.Tensor4D, [sh, sw], 'valid'))))(filter)];
       });
-    }, 100);
+    }, 60);
   });
 
   test('maxPool gradient (stock wasm drops contributions)', async () => {

@@ -8,7 +8,7 @@ import { transposeFirst } from './transposed-matmul.js';
 export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: tf.KernelConfig) => tf.KernelConfig }[] = [
   { kernel: 'BatchMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
   { kernel: '_FusedMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
-  { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): strided slices + wasm matMul', make: () => conv2DBackpropFilter() },
+  { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): one forward conv of the transposed input with dy as the filter', make: () => conv2DBackpropFilter() },
   { kernel: 'Conv2DBackpropInput', why: '~10× slower than a forward conv: one forward conv of the spread dy', make: (s) => conv2DBackpropInput(s as tf.KernelConfig) },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
   { kernel: 'UnsortedSegmentSum', why: 'missing (embedding / gather gradients): cpu kernel', make: () => cpuBridge('UnsortedSegmentSum') },
