@@ -3,6 +3,10 @@ import '@tensorflow/tfjs-backend-cpu';
 // Registers the gradient of every tfjs op (bare tfjs-core registers none).
 import '@tensorflow/tfjs-layers';
 
+// Silence tfjs's console banners from the first import on: a test file may create tensors while
+// vitest collects it, before any beforeAll has run.
+tf.env().set('PROD', true);
+
 /** The backends tests run on. */
 export type TestBackend = 'cpu' | 'wasm';
 
