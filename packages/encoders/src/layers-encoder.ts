@@ -64,7 +64,7 @@ function modelInputs(model: tfl.LayersModel, batch: Batch, name: string): tf.Ten
  * Array batches map onto the model's inputs by order, record batches by input name.
  *
  * ```ts
- * const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [32], units: 16 })] });
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [32], units: 16 })] });
  * const cache = new GradCache({ encoders: [layersEncoder(model)], chunkSize: 64, loss });
  * ```
  */
