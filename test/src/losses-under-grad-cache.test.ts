@@ -15,7 +15,8 @@ import {
   uniformity,
   vicReg,
 } from '@gradcache/losses';
-import { expectClose, expectGradsClose, expectNoLeaks, testMlp, useBackend } from '@gradcache/testing';
+import { testMlp, useBackend } from '@gradcache/testing';
+import { expectCachedEqualsFullBatch } from './expect-full-batch.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -51,17 +52,7 @@ describe('every loss under GradCache', () => {
     const d = testMlp({ widths: [5, 6, 4], activation: 'tanh', seed: 2 });
     const xq = tf.randomNormal([B, 5], 0, 1, 'float32', 3);
     const xd = tf.randomNormal([B * docsPerQuery, 5], 0, 1, 'float32', 4);
-    const cache = new GradCache({ encoders: [q, d], chunkSize: [3, 4], loss });
-    expectNoLeaks(() => {
-      const { loss: value, grads } = cache.computeGradients([xq, xd], labels);
-      const ref = tf.variableGrads(() => loss([q.encode(xq, { training: true }), d.encode(xd, { training: true })], labels), cache.variables);
-      try {
-        expectClose(value, ref.value, 1e-5, 'loss');
-        expectGradsClose(grads, ref.grads, 1e-4);
-      } finally {
-        tf.dispose([value, grads, ref]);
-      }
-    }, 'computeGradients');
+    expectCachedEqualsFullBatch(new GradCache({ encoders: [q, d], chunkSize: [3, 4], loss }), [xq, xd], loss, labels);
     tf.dispose([xq, xd]);
     q.dispose();
     d.dispose();
