@@ -1,16 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { cpuBridge } from './cpu-bridge.js';
-import { disposeInfos, runWasmKernel } from './kernels.js';
-
-interface Conv2DBackpropFilterAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-  dilations?: [number, number] | number;
-}
+import { runWasmKernel, withScratch, type Conv2DBackpropAttrs } from './kernels.js';
 
 /**
  * Conv2DBackpropFilter for wasm, which stock wasm lacks, as one forward convolution (XNNPACK):
@@ -26,7 +17,7 @@ export function conv2DBackpropFilter(): tf.KernelConfig {
     kernelFunc: (args) => {
       const { inputs, backend, attrs } = args;
       const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+      const a = attrs as unknown as Conv2DBackpropAttrs & { filterShape: [number, number, number, number] };
       const dilated = a.dilations !== undefined && a.dilations !== 1 && !(Array.isArray(a.dilations) && a.dilations.every((d) => d === 1));
       if (a.dataFormat === 'NCHW' || dilated) return fallback.kernelFunc(args);
       const wasm = backend as BackendWasm;
@@ -48,9 +39,7 @@ export function conv2DBackpropFilter(): tf.KernelConfig {
       const needW = (outWidth - 1) * sw + (kw - 1) * dw + 1;
       const bottom = Math.max(0, needH - top - (x.shape[1] as number));
       const right = Math.max(0, needW - left - (x.shape[2] as number));
-      const temps: tf.TensorInfo[] = [];
-      const keep = (t: tf.TensorInfo): tf.TensorInfo => (temps.push(t), t);
-      try {
+      return withScratch(wasm, (keep) => {
         const crop = (x.shape[1] as number) + top + bottom > needH || (x.shape[2] as number) + left + right > needW;
         let padded =
           top === 0 && left === 0 && bottom === 0 && right === 0
@@ -63,9 +52,7 @@ export function conv2DBackpropFilter(): tf.KernelConfig {
         const kernel = keep(runWasmKernel('Transpose', wasm, { x: dy }, { perm: [1, 2, 0, 3] }));
         const grads = keep(runWasmKernel('Conv2D', wasm, { x: images, filter: kernel }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [sh, sw] }));
         return runWasmKernel('Transpose', wasm, { x: grads }, { perm: [1, 2, 0, 3] }); // [c, kh, kw, f] → [kh, kw, c, f]
-      } finally {
-        disposeInfos(wasm, temps);
-      }
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { disposeInfos, lastTwoSwapped, runWasmKernel } from './kernels.js';
+import { lastTwoSwapped, replacing, runWasmKernel, withScratch } from './kernels.js';
 
 /**
  * A BatchMatMul or _FusedMatMul for wasm that transposes its inputs explicitly (one copy each)
@@ -8,32 +8,19 @@ import { disposeInfos, lastTwoSwapped, runWasmKernel } from './kernels.js';
  * 12–60× slower than the untransposed kernel, and every matMul gradient sets one.
  */
 export function transposeFirst(stock: tf.KernelConfig): tf.KernelConfig {
-  const kernel: tf.KernelConfig = {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-      if (!transposeA && !transposeB) return stock.kernelFunc(args);
-      const wasm = backend as BackendWasm;
-      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const transposed: tf.TensorInfo[] = [];
-      const transpose = (x: tf.TensorInfo): tf.TensorInfo => {
-        const t = runWasmKernel('Transpose', wasm, { x }, { perm: lastTwoSwapped(x.shape.length) });
-        transposed.push(t);
-        return t;
-      };
-      try {
-        return stock.kernelFunc({
-          inputs: { ...inputs, a: transposeA ? transpose(a) : a, b: transposeB ? transpose(b) : b },
-          backend,
-          attrs: { ...attrs, transposeA: false, transposeB: false },
-        });
-      } finally {
-        disposeInfos(wasm, transposed);
-      }
-    },
-  };
-  if (stock.setupFunc !== undefined) kernel.setupFunc = stock.setupFunc;
-  return kernel;
+  return replacing(stock, (args) => {
+    const { inputs, backend, attrs } = args;
+    const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+    if (!transposeA && !transposeB) return stock.kernelFunc(args);
+    const wasm = backend as BackendWasm;
+    const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    return withScratch(wasm, (keep) => {
+      const transpose = (x: tf.TensorInfo): tf.TensorInfo => keep(runWasmKernel('Transpose', wasm, { x }, { perm: lastTwoSwapped(x.shape.length) }));
+      return stock.kernelFunc({
+        inputs: { ...inputs, a: transposeA ? transpose(a) : a, b: transposeB ? transpose(b) : b },
+        backend,
+        attrs: { ...attrs, transposeA: false, transposeB: false },
+      });
+    });
+  });
 }
