@@ -18,7 +18,7 @@ export function chunkedReference(
     return tf.variableGrads(() => {
       const reps = cache.encoders.map((encoder, i) => {
         const batch = inputs[i] as Batch;
-        const chunks = chunkRanges(batchSize(batch, 'chunkedReference', 'batch'), cache.chunkSizes[i] as number).map((range, j) =>
+        const chunks = chunkRanges(batchSize(batch, 'chunkedReference', 'batch'), cache.chunkSize[i] as number).map((range, j) =>
           withSeededRandom(chunkSeed(cache.seed, step, i, j), () => encoder.encode(sliceBatch(batch, range), { training: true }) as tf.Tensor2D),
         );
         return tf.concat(chunks, 0);
@@ -35,7 +35,7 @@ export function chunkedReference(
 export function plainChunkedForward(cache: GradCache, inputs: readonly Batch[]): void {
   cache.encoders.forEach((encoder, i) => {
     const batch = inputs[i] as Batch;
-    for (const range of chunkRanges(batchSize(batch, 'plainChunkedForward', 'batch'), cache.chunkSizes[i] as number)) {
+    for (const range of chunkRanges(batchSize(batch, 'plainChunkedForward', 'batch'), cache.chunkSize[i] as number)) {
       tf.tidy(() => {
         encoder.encode(sliceBatch(batch, range), { training: true });
       });

@@ -1,25 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { check, describe } from './errors.js';
+import { checkLive, type GradCacheConfig, type ResolvedConfig, resolveConfig } from './config.js';
+import { check, describe, synchronous } from './errors.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
-import { batchSize, chunkRanges, sliceBatch } from './split-input.js';
+import { batchSize, type ChunkPlan, planChunks } from './split-input.js';
 import { snapshotState } from './state-snapshot.js';
-import type { Batch, Encoder, EncoderOutput, LossFunction } from './types.js';
+import { discardTape } from './tape.js';
+import type { Batch, Encoder } from './types.js';
 
-/** How to build a GradCache. */
-export interface GradCacheConfig<E = unknown> {
-  /** The encoders, one per input batch; the same Encoder may appear twice (shared weights). */
-  encoders: readonly Encoder[];
-  /** Rows per chunk: one number for every encoder, or one per encoder. */
-  chunkSize: number | readonly number[];
-  /** The loss over the full-batch reps; it may close over variables of its own (a temperature). */
-  loss: LossFunction<E>;
-  /** Base seed of random replay; the same seed gives the same dropout masks. Default: random. */
-  seed?: number;
-  /** Splits one encoder's batch into chunks; default: slices every tensor along its first dimension. */
-  splitInput?: (batch: Batch, chunkSize: number, encoderIndex: number) => Batch[];
-  /** Turns an encoder's output into its [rows, d] rep; default: the output, which must be that tensor. */
-  getRep?: (output: EncoderOutput, encoderIndex: number) => tf.Tensor2D;
-}
 
 /**
  * The result of `computeGradients`; the caller owns and disposes every tensor in it
@@ -30,6 +17,8 @@ export type GradCacheResult = {
   loss: tf.Scalar;
   /** The full-batch gradient of every trainable variable (encoders' and the loss's), by variable name. */
   grads: tf.NamedTensorMap;
+  /** Names of the variables whose gradient holds NaN or ±Infinity; empty when all are finite. */
+  nonFinite: string[];
 };
 
 /** The result of `step`; holds no tensors. */
@@ -38,12 +27,11 @@ export interface StepResult {
   loss: number;
 }
 
-/** One encoder's batch cut into chunks. */
-interface ChunkPlan {
-  /** Rows of each chunk. */
-  readonly sizes: readonly number[];
-  /** Chunk j; a new tensor for the default split (dispose it), a stored one for a custom split. */
-  take(j: number): Batch;
+/** A chunk's re-forward drift: max|re-forward − first pass| / max|first pass|, read after phase 3. */
+interface Drift {
+  encoder: number;
+  chunk: number;
+  value: tf.Scalar;
 }
 
 const TRAINING = { training: true } as const;
@@ -57,72 +45,33 @@ const TRAINING = { training: true } as const;
  * 3. re-forward each chunk under a tape and back-propagate its slice of the cache (`dy`) into the
  *    encoder's variables, accumulating over chunks.
  *
- * Dropout is replayed exactly in step 3 (see `withSeededRandom`); state variables are left as one
- * chunked forward leaves them. The optimizer step is `step`; `computeGradients` only computes.
+ * Dropout is replayed exactly in step 3 (see `withSeededRandom`), and each re-forward is checked
+ * against its first pass; state variables are left as one chunked forward leaves them. The optimizer
+ * update is `step`; `computeGradients` only computes.
  *
  * ```ts
- * const cache = new GradCache({ encoders: [queryEncoder, docEncoder], chunkSize: 64,
- *   loss: ([q, d]) => infoNCE(q, d, { temperature: 0.05 }) });
- * const { loss } = cache.step(tf.train.adam(1e-3), [queries, docs]); // B = 1024, 64 rows at a time
+ * const gradCache = new GradCache({ encoders: [queryEncoder, docEncoder], chunkSize: 64,
+ *   loss: ([q, d]) => infoNCE(q!, d!, { temperature: 0.05 }) });
+ * const { loss } = gradCache.step(tf.train.adam(1e-3), [queries, docs]); // B = 1024, 64 rows at a time
  * ```
  */
 export class GradCache<E = unknown> {
   /** The encoders, in the order of the inputs. */
   readonly encoders: readonly Encoder[];
   /** Rows per chunk, one per encoder. */
-  readonly chunkSizes: readonly number[];
+  readonly chunkSize: readonly number[];
   /** The base seed of random replay. */
   readonly seed: number;
-  private readonly loss: LossFunction<E>;
-  private readonly splitInputFn: GradCacheConfig<E>['splitInput'];
-  private readonly getRepFn: GradCacheConfig<E>['getRep'];
-  /** Variables the loss closed over, in the order first seen; part of the fixed optimizer order. */
-  private readonly lossVariables: tf.Variable[] = [];
+  private readonly config: ResolvedConfig<E>;
+  /** With lossVariables 'auto': the variables the loss was seen to read, in the order first seen. */
+  private readonly seenLossVariables: tf.Variable[] = [];
   private stepCount = 0;
 
   constructor(config: GradCacheConfig<E>) {
-    const { encoders, chunkSize } = config;
-    check(
-      Array.isArray(encoders) && encoders.length > 0,
-      'NO_ENCODERS',
-      () => `GradCache: encoders must be a non-empty array of Encoder, got ${describe(encoders)}.`,
-    );
-    encoders.forEach((encoder, i) =>
-      check(
-        Array.isArray(encoder.trainableVariables) && encoder.trainableVariables.length > 0,
-        'NO_TRAINABLE_VARIABLES',
-        () =>
-          `GradCache: encoder ${i} ('${encoder.name}') has no trainable variables; list the variables ` +
-          'its encode reads in trainableVariables (functionEncoder: variables).',
-      ),
-    );
-    const sizes = typeof chunkSize === 'number' ? encoders.map(() => chunkSize) : chunkSize;
-    check(
-      Array.isArray(sizes) && sizes.length === encoders.length,
-      'INVALID_CHUNK_SIZE',
-      () =>
-        `GradCache: chunkSize must be one number or one per encoder (${encoders.length}), ` +
-        `got ${describe(chunkSize)}.`,
-    );
-    sizes.forEach((size, i) =>
-      check(
-        Number.isInteger(size) && size > 0,
-        'INVALID_CHUNK_SIZE',
-        () => `GradCache: chunkSize for encoder ${i} must be a positive integer, got ${describe(size)}.`,
-      ),
-    );
-    const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
-    check(
-      Number.isFinite(seed),
-      'INVALID_SEED',
-      () => `GradCache: seed must be a finite number, got ${describe(config.seed)}.`,
-    );
-    this.encoders = [...encoders];
-    this.chunkSizes = sizes;
-    this.seed = seed;
-    this.loss = config.loss;
-    this.splitInputFn = config.splitInput;
-    this.getRepFn = config.getRep;
+    this.config = resolveConfig(config);
+    this.encoders = this.config.encoders;
+    this.chunkSize = this.config.chunkSize;
+    this.seed = this.config.seed;
   }
 
   /** How many times gradients have been computed; the step index used for random replay. */
@@ -131,40 +80,78 @@ export class GradCache<E = unknown> {
   }
 
   /**
-   * Every trainable variable this cache returns a gradient for, in the fixed order `step` hands
-   * them to the optimizer: the encoders' (first appearance), then the loss's (first seen).
+   * Every trainable variable this GradCache returns a gradient for, in the fixed order `step` hands
+   * them to the optimizer: the encoders' (first appearance), then the loss's.
    */
   get variables(): tf.Variable[] {
-    return [...new Set([...this.encoders.flatMap((e) => e.trainableVariables), ...this.lossVariables])];
+    const { lossVariables } = this.config;
+    const own = lossVariables === 'none' ? [] : lossVariables === 'auto' ? this.seenLossVariables : lossVariables;
+    return [...new Set([...this.encoders.flatMap((e) => e.trainableVariables), ...own])];
   }
 
   /**
    * The full-batch loss and the gradient of every trainable variable, by variable name, as if all
    * inputs ran as one batch. `inputs[i]` is the whole batch of `encoders[i]`; `extra` goes to the
-   * loss unchanged. The caller owns and disposes the returned tensors. On any error nothing is
-   * returned, no tensor is leaked and state variables are put back as they were.
+   * loss unchanged. The caller owns and disposes the returned tensors. Gradients that are not finite
+   * are returned and named in `nonFinite`. On any error nothing is returned, no tensor is leaked and
+   * state variables are put back as they were.
    */
   computeGradients(inputs: readonly Batch[], extra?: E): GradCacheResult {
-    const { loss, grads } = this.run(inputs, extra);
-    return { loss, grads };
+    const { loss, grads, nonFinite } = this.run(inputs, extra);
+    return { loss, grads, nonFinite };
   }
 
   /**
    * `computeGradients`, then `optimizer.applyGradients` over the full variable set in one fixed
-   * order (tfjs optimizers key their slots by position), then frees the gradients. A loss that is
-   * NaN or infinite throws before anything is applied.
+   * order (tfjs optimizers key their slots by position), then frees the gradients. A loss or a
+   * gradient that is NaN or infinite throws before anything is applied; if anything throws, every
+   * variable (trainable and state) is left as it was before the step.
    */
   step(optimizer: tf.Optimizer, inputs: readonly Batch[], extra?: E): StepResult {
-    const { loss, lossValue, grads } = this.run(inputs, extra);
+    check(
+      typeof (optimizer as Partial<tf.Optimizer> | null)?.applyGradients === 'function',
+      'INVALID_OPTIMIZER',
+      () => `GradCache.step: optimizer must be a tf.Optimizer (e.g. tf.train.adam(1e-3)), got ${describe(optimizer)}.`,
+    );
+    const state = snapshotState(this.stateVariables());
     try {
-      optimizer.applyGradients(this.variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
+      const { loss, lossValue, grads, nonFinite } = this.run(inputs, extra);
+      try {
+        check(
+          nonFinite.length === 0,
+          'GRADS_NOT_FINITE',
+          () =>
+            `GradCache.step: the gradients of ${nonFinite.join(', ')} hold NaN or Infinity (the loss, ${lossValue}, is ` +
+            'finite); nothing was applied. Check the inputs for Infinity, and lower the learning rate.',
+        );
+        const variables = this.variables;
+        const weights = snapshotState(variables);
+        try {
+          optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
+        } catch (error) {
+          weights.restore();
+          throw error;
+        } finally {
+          weights.dispose();
+        }
+      } catch (error) {
+        state.restore();
+        throw error;
+      } finally {
+        loss.dispose();
+        tf.dispose(grads);
+      }
+      return { loss: lossValue };
     } finally {
-      loss.dispose();
-      tf.dispose(grads);
+      state.dispose();
     }
-    return { loss: lossValue };
   }
 
+  private stateVariables(): tf.Variable[] {
+    return this.encoders.flatMap((e) => e.stateVariables ?? []);
+  }
+
+  /** The three phases, in one tidy; on error, state is restored and the tape dropped. */
   private run(inputs: readonly Batch[], extra: E | undefined): GradCacheResult & { lossValue: number } {
     check(
       Array.isArray(inputs) && inputs.length === this.encoders.length,
@@ -174,27 +161,31 @@ export class GradCache<E = unknown> {
         `got ${Array.isArray(inputs) ? `${inputs.length} batches` : describe(inputs)}.`,
     );
     const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.computeGradients', `inputs[${i}]`));
+    const stateVariables = this.stateVariables();
+    checkLive([...this.encoders.flatMap((e) => e.trainableVariables), ...stateVariables], 'GradCache.computeGradients');
+    if (Array.isArray(this.config.lossVariables)) checkLive(this.config.lossVariables, 'GradCache.computeGradients (lossVariables)');
+    // A learnable temperature disposed and replaced between steps: forget the old one.
+    const live = this.seenLossVariables.filter((v) => !v.isDisposed);
+    this.seenLossVariables.splice(0, this.seenLossVariables.length, ...live);
+
     const step = this.stepCount++;
-    const stateVariables = this.encoders.flatMap((e) => e.stateVariables ?? []);
     const initialState = snapshotState(stateVariables);
-    let lossValue = NaN;
     try {
-      const result = tf.tidy(() => {
-        const plans = inputs.map((batch, i) => this.splitInput(batch, rows[i] as number, i));
+      return tf.tidy(() => {
+        const plans = inputs.map((batch, i) => planChunks(batch, rows[i] as number, this.chunkSize[i] as number, i, this.config.splitInput));
         const reps = plans.map((plan, i) => this.forwardNoGrad(plan, i, step));
         const finalState = snapshotState(stateVariables);
         try {
-          const cache = this.buildCache(reps, extra);
-          lossValue = cache.lossValue;
+          const { loss, lossValue, cache, grads } = this.buildCache(reps, extra);
           initialState.restore();
-          this.forwardBackward(plans, cache.repGrads, step, cache.grads);
+          const drifts = this.forwardBackward(plans, reps, cache, step, grads);
           finalState.restore();
-          return { loss: cache.loss, grads: this.orderedGrads(cache.grads) };
+          const ordered = Object.fromEntries(this.variables.map((v) => [v.name, grads.get(v.name) ?? tf.zerosLike(v)]));
+          return { loss, lossValue, grads: ordered, nonFinite: this.checkResults(drifts, ordered) };
         } finally {
           finalState.dispose();
         }
       });
-      return { ...result, lossValue };
     } catch (error) {
       discardTape();
       initialState.restore();
@@ -204,35 +195,14 @@ export class GradCache<E = unknown> {
     }
   }
 
-  /** Cuts encoder i's batch into chunks, lazily for the default split. */
-  private splitInput(batch: Batch, rows: number, i: number): ChunkPlan {
-    const chunkSize = this.chunkSizes[i] as number;
-    const split = this.splitInputFn;
-    if (split === undefined) {
-      const ranges = chunkRanges(rows, chunkSize);
-      return { sizes: ranges.map((r) => r.size), take: (j) => sliceBatch(batch, ranges[j] as (typeof ranges)[0]) };
-    }
-    const chunks = split(batch, chunkSize, i);
-    check(
-      Array.isArray(chunks) && chunks.length > 0,
-      'INVALID_INPUT',
-      () => `GradCache: splitInput for encoder ${i} must return a non-empty array of batches, got ${describe(chunks)}.`,
-    );
-    const sizes = chunks.map((c, j) => batchSize(c, 'GradCache', `splitInput(inputs[${i}])[${j}]`));
-    return { sizes, take: (j) => chunks[j] as Batch };
-  }
-
   /** Phase 1: encodes every chunk of encoder i outside any gradient scope; returns the full reps. */
   private forwardNoGrad(plan: ChunkPlan, i: number, step: number): tf.Tensor2D {
-    const encoder = this.encoders[i] as Encoder;
     const chunkReps = plan.sizes.map((rows, j) =>
       tf.tidy(() => {
         const chunk = plan.take(j);
-        const rep = withSeededRandom(chunkSeed(this.seed, step, i, j), () =>
-          this.getRep(encoder.encode(chunk, TRAINING), i),
-        );
+        const rep = withSeededRandom(chunkSeed(this.seed, step, i, j), () => this.encode(chunk, i));
         this.checkRep(rep, rows, i, j);
-        return rep;
+        return tf.clone(rep); // ours to free, even when encode returned its input or a variable
       }),
     );
     if (chunkReps.length === 1) return chunkReps[0] as tf.Tensor2D;
@@ -243,19 +213,20 @@ export class GradCache<E = unknown> {
 
   /**
    * Phase 2: the loss on the full reps, its gradient with respect to the reps (the cache), and the
-   * gradients of any trainable variable the loss itself reads. Frees the reps.
+   * gradients of the trainable variables the loss itself reads.
    */
   private buildCache(
     reps: tf.Tensor2D[],
     extra: E | undefined,
-  ): { loss: tf.Scalar; lossValue: number; repGrads: tf.Tensor2D[]; grads: Map<string, tf.Tensor> } {
-    const variables = Object.values(tf.engine().registeredVariables).filter((v) => v.trainable);
-    const { value, grads } = tf.engine().gradients(() => this.loss(reps, extra), [...reps, ...variables], undefined, true);
-    check(
-      value.rank === 0,
-      'LOSS_NOT_SCALAR',
-      () => `GradCache: the loss must return a scalar, but it returned ${describe(value)}; reduce it (e.g. tf.mean).`,
-    );
+  ): { loss: tf.Scalar; lossValue: number; cache: tf.Tensor2D[]; grads: Map<string, tf.Tensor> } {
+    const { lossVariables } = this.config;
+    const offered =
+      lossVariables === 'none'
+        ? []
+        : lossVariables === 'auto'
+          ? Object.values(tf.engine().registeredVariables).filter((v) => v.trainable)
+          : [...lossVariables];
+    const { value, grads } = tf.engine().gradients(() => this.callLoss(reps, extra), [...reps, ...offered], undefined, true);
     const lossValue = (value.dataSync() as Float32Array)[0] as number;
     check(
       Number.isFinite(lossValue),
@@ -264,106 +235,143 @@ export class GradCache<E = unknown> {
         `GradCache: the loss is ${lossValue}; no gradient was applied. Check the inputs for NaN, lower the ` +
         'learning rate or raise the temperature.',
     );
-    const repGrads = reps.map((rep, i) => (grads[i] as tf.Tensor2D | undefined) ?? tf.zerosLike(rep));
-    tf.dispose(reps);
+    const cache = reps.map((rep, i) => (grads[i] as tf.Tensor2D | undefined) ?? tf.zerosLike(rep));
     const encoderVariables = new Set(this.encoders.flatMap((e) => e.trainableVariables));
     const variableGrads = new Map<string, tf.Tensor>();
-    variables.forEach((v, k) => {
+    offered.forEach((v, k) => {
       const g = grads[reps.length + k];
       if (g === undefined) return;
       variableGrads.set(v.name, g);
-      if (!encoderVariables.has(v) && !this.lossVariables.includes(v)) this.lossVariables.push(v);
+      if (lossVariables === 'auto' && !encoderVariables.has(v) && !this.seenLossVariables.includes(v)) {
+        this.seenLossVariables.push(v);
+      }
     });
-    return { loss: value as tf.Scalar, lossValue, repGrads, grads: variableGrads };
+    return { loss: tf.clone(value), lossValue, cache, grads: variableGrads };
   }
 
   /**
    * Phase 3: re-encodes each chunk under a tape with the same randomness as phase 1 and
    * back-propagates its slice of the cache into the encoder's variables, adding into `grads`.
+   * Returns each chunk's drift from its first pass, to be read once with the gradients' check.
    */
   private forwardBackward(
     plans: ChunkPlan[],
-    repGrads: tf.Tensor2D[],
+    reps: tf.Tensor2D[],
+    cache: tf.Tensor2D[],
     step: number,
     grads: Map<string, tf.Tensor>,
-  ): void {
+  ): Drift[] {
+    const drifts: Drift[] = [];
     plans.forEach((plan, i) => {
-      const encoder = this.encoders[i] as Encoder;
-      const variables = [...encoder.trainableVariables];
-      const cache = repGrads[i] as tf.Tensor2D;
-      const dys = plan.sizes.length === 1 ? [cache] : tf.split(cache, [...plan.sizes], 0);
+      const variables = [...(this.encoders[i] as Encoder).trainableVariables];
+      const sizes = [...plan.sizes];
+      const dys = sizes.length === 1 ? [cache[i] as tf.Tensor2D] : tf.split(cache[i] as tf.Tensor2D, sizes, 0);
+      const firsts = sizes.length === 1 ? [reps[i] as tf.Tensor2D] : tf.split(reps[i] as tf.Tensor2D, sizes, 0);
       dys.forEach((dy, j) => {
+        const first = firsts[j] as tf.Tensor2D;
         // The new sums are returned, not kept, so the enclosing tidy frees them if a later chunk fails.
-        const sums = tf.tidy(() => {
+        const { sums, drift } = tf.tidy(() => {
           const chunk = plan.take(j);
           const { value, grads: chunkGrads } = withSeededRandom(chunkSeed(this.seed, step, i, j), () =>
-            tf.engine().gradients(() => this.getRep(encoder.encode(chunk, TRAINING), i), variables, dy, true),
-          );
-          check(
-            tf.util.arraysEqual(value.shape, dy.shape),
-            'REPLAY_MISMATCH',
-            () =>
-              `GradCache: encoder ${i} ('${encoder.name}') returned ${describe(value)} when re-encoding chunk ` +
-              `${j}, but [${dy.shape.join(', ')}] the first time; encode must be deterministic given Math.random.`,
+            tf.engine().gradients(() => this.checkReplayShape(this.encode(chunk, i), first, i, j), variables, dy, true),
           );
           const updated: tf.NamedTensorMap = {};
           variables.forEach((v, k) => {
-            const g = chunkGrads[k];
+            const g = chunkGrads[k] === dy ? tf.clone(dy) : chunkGrads[k]; // encode returned the variable itself
             if (g === undefined) return;
             const previous = grads.get(v.name);
             updated[v.name] = previous === undefined ? g : tf.add(previous, g);
           });
-          return updated;
+          return { sums: updated, drift: this.config.replayTolerance === false ? undefined : relativeDrift(value, first) };
         });
         for (const [name, sum] of Object.entries(sums)) {
           grads.get(name)?.dispose();
           grads.set(name, sum);
         }
-        dy.dispose();
+        if (drift !== undefined) drifts.push({ encoder: i, chunk: j, value: drift });
+        tf.dispose([dy, first]);
       });
-      cache.dispose();
+      tf.dispose([cache[i] as tf.Tensor, reps[i] as tf.Tensor]);
     });
+    return drifts;
   }
 
-  /** Every variable's gradient in the fixed order, zeros for a variable no path reached. */
-  private orderedGrads(grads: Map<string, tf.Tensor>): tf.NamedTensorMap {
-    return Object.fromEntries(this.variables.map((v) => [v.name, grads.get(v.name) ?? tf.zerosLike(v)]));
+  /** One read for the whole step: every chunk's replay drift and every gradient's finiteness. */
+  private checkResults(drifts: Drift[], grads: tf.NamedTensorMap): string[] {
+    const names = Object.keys(grads);
+    const flags = tf.tidy(() =>
+      tf.concat([
+        tf.zeros([0]),
+        ...drifts.map((d) => tf.reshape(d.value, [1])),
+        ...Object.values(grads).map((g) => (g.size === 0 ? tf.ones([1]) : tf.reshape(tf.min(tf.cast(tf.isFinite(g), 'float32')), [1]))),
+      ]),
+    );
+    const values = flags.dataSync();
+    const tolerance = this.config.replayTolerance as number;
+    drifts.forEach((d, k) => {
+      const drift = values[k] as number;
+      check(
+        !(drift > tolerance),
+        'REPLAY_DRIFT',
+        () =>
+          `GradCache: encoder ${d.encoder} ('${this.encoders[d.encoder]?.name}') gave other values when re-encoding chunk ` +
+          `${d.chunk} than the first time (max difference ${drift.toExponential(2)} of the largest |rep|, tolerance ` +
+          `${tolerance}), so its gradient would be wrong. encode must be a function of its input, its variables and ` +
+          'Math.random only (no hidden counters, no fixed-seed or crypto randomness); replayTolerance sets the limit.',
+      );
+    });
+    return names.filter((_, k) => values[drifts.length + k] !== 1);
   }
 
-  private getRep(output: EncoderOutput, i: number): tf.Tensor2D {
-    if (this.getRepFn !== undefined) return this.getRepFn(output, i);
+  /** `encode` then `getRep`, both required to be synchronous. */
+  private encode(chunk: Batch, i: number): tf.Tensor2D {
+    const encoder = this.encoders[i] as Encoder;
+    const output = synchronous(encoder.encode(chunk, TRAINING), () => `GradCache: encoder ${i} ('${encoder.name}').encode`);
+    const { getRep } = this.config;
+    if (getRep !== undefined) return synchronous(getRep(output, i), () => `GradCache: getRep for encoder ${i}`);
     check(
       output instanceof tf.Tensor,
       'INVALID_REP',
-      () =>
-        `GradCache: encoder ${i} ('${this.encoders[i]?.name}') returned ${describe(output)} instead of a tensor; ` +
-        'pass getRep to pick or pool the rep from it.',
+      () => `GradCache: encoder ${i} ('${encoder.name}') returned ${describe(output)} instead of a tensor; pass getRep to pick or pool the rep from it.`,
     );
     return output as tf.Tensor2D;
   }
 
+  /** The loss, required to be a synchronous function returning a scalar tensor. */
+  private callLoss(reps: tf.Tensor2D[], extra: E | undefined): tf.Scalar {
+    const value = synchronous(this.config.loss(reps, extra), () => 'GradCache: the loss');
+    check(
+      value instanceof tf.Tensor && value.rank === 0,
+      'LOSS_NOT_SCALAR',
+      () => `GradCache: the loss must return a scalar tensor, but it returned ${describe(value)}; reduce it (e.g. tf.mean).`,
+    );
+    return value as tf.Scalar;
+  }
+
   private checkRep(rep: tf.Tensor, rows: number, i: number, j: number): void {
     check(
-      rep instanceof tf.Tensor && rep.rank === 2 && rep.shape[0] === rows && rep.dtype === 'float32',
+      rep instanceof tf.Tensor && !rep.isDisposed && rep.rank === 2 && rep.shape[0] === rows && rep.dtype === 'float32',
       'INVALID_REP',
       () =>
-        `GradCache: encoder ${i} ('${this.encoders[i]?.name}') returned ` +
-        `${rep instanceof tf.Tensor ? `a ${rep.dtype} tensor of shape [${rep.shape.join(', ')}]` : describe(rep)} ` +
-        `for chunk ${j} of ${rows} rows; the rep must be a float32 [${rows}, d] tensor (pass getRep to pick or pool it).`,
+        `GradCache: encoder ${i} ('${this.encoders[i]?.name}') returned ${describe(rep)} for chunk ${j} of ${rows} rows; ` +
+        `the rep must be a float32 [${rows}, d] tensor (pass getRep to pick or pool it).`,
     );
+  }
+
+  /** Inside the re-forward's tape: a rep of another shape fails here, before back-propagation. */
+  private checkReplayShape(rep: tf.Tensor2D, first: tf.Tensor2D, i: number, j: number): tf.Tensor2D {
+    check(
+      rep instanceof tf.Tensor && tf.util.arraysEqual(rep.shape, first.shape),
+      'REPLAY_MISMATCH',
+      () =>
+        `GradCache: encoder ${i} ('${this.encoders[i]?.name}') returned ${describe(rep)} when re-encoding chunk ${j}, ` +
+        `but [${first.shape.join(', ')}] the first time; encode must be deterministic given Math.random.`,
+    );
+    return rep;
   }
 }
 
-/**
- * An error thrown inside a gradient scope leaves tfjs's tape holding the tensors it saved for the
- * backward pass; drop them so a failed step leaks nothing.
- */
-function discardTape(): void {
-  const state = tf.engine().state as unknown as {
-    gradientDepth: number;
-    activeTape?: { saved?: tf.Tensor[] }[] | null;
-  };
-  if (state.gradientDepth !== 0 || state.activeTape == null) return;
-  for (const node of state.activeTape) node.saved?.forEach((t) => t.dispose());
-  state.activeTape = null;
+/** max|a − b| / max|b| (b's scale floored at the smallest normal float32), as a scalar tensor. */
+function relativeDrift(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.div(tf.max(tf.abs(tf.sub(a, b))), tf.maximum(tf.max(tf.abs(b)), 1.2e-38)));
 }

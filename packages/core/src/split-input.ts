@@ -64,6 +64,12 @@ export function batchSize(batch: Batch, fn: string, arg: string): number {
 
 /** Consecutive ranges of at most `chunkSize` rows covering `batchSize` rows; the last may be short. */
 export function chunkRanges(batchSize: number, chunkSize: number): ChunkRange[] {
+  check(
+    Number.isInteger(batchSize) && batchSize >= 0,
+    'INVALID_INPUT',
+    () => `chunkRanges: batchSize must be a non-negative integer, got ${describe(batchSize)}.`,
+  );
+  checkChunkSize('chunkRanges', chunkSize);
   const ranges: ChunkRange[] = [];
   for (let begin = 0; begin < batchSize; begin += chunkSize) {
     ranges.push({ begin, size: Math.min(chunkSize, batchSize - begin) });
@@ -73,6 +79,18 @@ export function chunkRanges(batchSize: number, chunkSize: number): ChunkRange[] 
 
 /** Rows `range` of every tensor of `batch`, in the batch's own shape (tensor, array or record). */
 export function sliceBatch(batch: Batch, range: ChunkRange): Batch {
+  const rows = batchSize(batch, 'sliceBatch', 'batch');
+  check(
+    typeof range === 'object' &&
+      range !== null &&
+      Number.isInteger(range.begin) &&
+      Number.isInteger(range.size) &&
+      range.begin >= 0 &&
+      range.size > 0 &&
+      range.begin + range.size <= rows,
+    'INVALID_INPUT',
+    () => `sliceBatch: range must be { begin, size } of whole numbers inside the batch's ${rows} rows, got ${describe(range)}.`,
+  );
   const take = (t: tf.Tensor): tf.Tensor => tf.slice(t, range.begin, range.size);
   if (batch instanceof tf.Tensor) return take(batch);
   if (Array.isArray(batch)) return (batch as readonly tf.Tensor[]).map(take);
@@ -88,5 +106,55 @@ export function sliceBatch(batch: Batch, range: ChunkRange): Batch {
  * ```
  */
 export function splitInput(batch: Batch, chunkSize: number): Batch[] {
+  checkChunkSize('splitInput', chunkSize);
   return chunkRanges(batchSize(batch, 'splitInput', 'batch'), chunkSize).map((r) => sliceBatch(batch, r));
+}
+
+function checkChunkSize(fn: string, chunkSize: number): void {
+  check(
+    Number.isInteger(chunkSize) && chunkSize > 0,
+    'INVALID_CHUNK_SIZE',
+    () => `${fn}: chunkSize must be a positive integer, got ${describe(chunkSize)}.`,
+  );
+}
+
+/** One encoder's batch cut into chunks. */
+export interface ChunkPlan {
+  /** Rows of each chunk. */
+  readonly sizes: readonly number[];
+  /** Chunk j: a new tensor for the default split (the caller's tidy frees it), a stored one for a custom split. */
+  take(j: number): Batch;
+}
+
+/**
+ * Plans the chunks of encoder i's batch of `rows` rows: lazy slices for the default split, or the
+ * chunks a custom `split` returns, checked to cover exactly the batch's rows.
+ */
+export function planChunks(
+  batch: Batch,
+  rows: number,
+  chunkSize: number,
+  i: number,
+  split: ((batch: Batch, chunkSize: number, encoderIndex: number) => Batch[]) | undefined,
+): ChunkPlan {
+  if (split === undefined) {
+    const ranges = chunkRanges(rows, chunkSize);
+    return { sizes: ranges.map((r) => r.size), take: (j) => sliceBatch(batch, ranges[j] as ChunkRange) };
+  }
+  const chunks = split(batch, chunkSize, i);
+  check(
+    Array.isArray(chunks) && chunks.length > 0,
+    'INVALID_SPLIT',
+    () => `GradCache: splitInput for encoder ${i} must return a non-empty array of batches, got ${describe(chunks)}.`,
+  );
+  const sizes = chunks.map((c, j) => batchSize(c, 'GradCache', `splitInput(inputs[${i}])[${j}]`));
+  const covered = sizes.reduce((a, b) => a + b, 0);
+  check(
+    covered === rows,
+    'INVALID_SPLIT',
+    () =>
+      `GradCache: splitInput for encoder ${i} returned chunks of ${sizes.join(' + ')} = ${covered} rows for a batch ` +
+      `of ${rows}; the chunks must cover every row exactly once, in order.`,
+  );
+  return { sizes, take: (j) => chunks[j] as Batch };
 }

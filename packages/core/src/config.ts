@@ -1,0 +1,163 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check, describe } from './errors.js';
+import type { Batch, Encoder, EncoderOutput, LossFunction } from './types.js';
+
+/** How to build a GradCache. */
+export interface GradCacheConfig<E = unknown> {
+  /** The encoders, one per input batch; the same Encoder may appear twice (shared weights). */
+  encoders: readonly Encoder[];
+  /** Rows per chunk: one number for every encoder, or one per encoder. */
+  chunkSize: number | readonly number[];
+  /** The loss over the full-batch reps; it may close over variables of its own (a temperature). */
+  loss: LossFunction<E>;
+  /** Base seed of random replay; the same seed gives the same dropout masks. Default: random. */
+  seed?: number;
+  /**
+   * Which variables the loss itself trains (a learnable temperature, a CLIP logit scale):
+   * 'auto' (default) — every registered trainable variable the loss reads; a list — exactly these;
+   * 'none' — only the encoders are trained. A frozen teacher or momentum encoder that the loss
+   * calls must be left out: pass a list or 'none', or create its variables with trainable = false.
+   */
+  lossVariables?: 'auto' | 'none' | readonly tf.Variable[];
+  /**
+   * Largest allowed difference between a chunk's re-forward rep and its first-pass rep, relative to
+   * the largest |rep| of the chunk; above it the step fails with REPLAY_DRIFT (an encoder with hidden
+   * state or an unreplayed random source). Default 1e-4; `false` turns the check off.
+   */
+  replayTolerance?: number | false;
+  /** Splits one encoder's batch into chunks; default: slices every tensor along its first dimension. */
+  splitInput?: (batch: Batch, chunkSize: number, encoderIndex: number) => Batch[];
+  /** Turns an encoder's output into its [rows, d] rep; default: the output, which must be that tensor. */
+  getRep?: (output: EncoderOutput, encoderIndex: number) => tf.Tensor2D;
+}
+
+/** A validated config, every option filled in. */
+export interface ResolvedConfig<E> {
+  readonly encoders: readonly Encoder[];
+  readonly chunkSize: readonly number[];
+  readonly loss: LossFunction<E>;
+  readonly seed: number;
+  readonly lossVariables: 'auto' | 'none' | readonly tf.Variable[];
+  readonly replayTolerance: number | false;
+  readonly splitInput: GradCacheConfig<E>['splitInput'];
+  readonly getRep: GradCacheConfig<E>['getRep'];
+}
+
+const isVariable = (v: unknown): v is tf.Variable => v instanceof tf.Variable;
+
+/** Checks every field of a GradCache config; throws a GradCacheError naming the first bad one. */
+export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> {
+  check(
+    typeof config === 'object' && config !== null,
+    'INVALID_CONFIG',
+    () => `new GradCache: config must be an object { encoders, chunkSize, loss }, got ${describe(config)}.`,
+  );
+  const { encoders, chunkSize, loss } = config;
+  check(
+    Array.isArray(encoders) && encoders.length > 0,
+    'NO_ENCODERS',
+    () => `GradCache: encoders must be a non-empty array of Encoder, got ${describe(encoders)}.`,
+  );
+  for (let i = 0; i < encoders.length; i++) checkEncoder(encoders[i], i);
+  const sizes = typeof chunkSize === 'number' ? encoders.map(() => chunkSize) : chunkSize;
+  check(
+    Array.isArray(sizes) && sizes.length === encoders.length,
+    'INVALID_CHUNK_SIZE',
+    () => `GradCache: chunkSize must be one number or one per encoder (${encoders.length}), got ${describe(chunkSize)}.`,
+  );
+  sizes.forEach((size, i) =>
+    check(
+      Number.isInteger(size) && size > 0,
+      'INVALID_CHUNK_SIZE',
+      () => `GradCache: chunkSize for encoder ${i} must be a positive integer, got ${describe(size)}.`,
+    ),
+  );
+  check(
+    typeof loss === 'function',
+    'INVALID_LOSS',
+    () => `GradCache: loss must be a function (reps, extra) => tf.Scalar, got ${describe(loss)}.`,
+  );
+  const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
+  check(
+    typeof seed === 'number' && Number.isFinite(seed),
+    'INVALID_SEED',
+    () => `GradCache: seed must be a finite number, got ${describe(config.seed)}.`,
+  );
+  const lossVariables = config.lossVariables ?? 'auto';
+  check(
+    lossVariables === 'auto' || lossVariables === 'none' || (Array.isArray(lossVariables) && lossVariables.every(isVariable)),
+    'INVALID_OPTION',
+    () => `GradCache: lossVariables must be 'auto', 'none' or an array of tf.Variable, got ${describe(lossVariables)}.`,
+  );
+  const replayTolerance = config.replayTolerance ?? 1e-4;
+  check(
+    replayTolerance === false || (typeof replayTolerance === 'number' && replayTolerance >= 0),
+    'INVALID_OPTION',
+    () => `GradCache: replayTolerance must be a number ≥ 0 or false, got ${describe(replayTolerance)}.`,
+  );
+  for (const [name, hook] of [['splitInput', config.splitInput], ['getRep', config.getRep]] as const) {
+    check(
+      hook === undefined || typeof hook === 'function',
+      'INVALID_OPTION',
+      () => `GradCache: ${name} must be a function or left out, got ${describe(hook)}.`,
+    );
+  }
+  return {
+    encoders: [...encoders],
+    chunkSize: [...sizes],
+    loss,
+    seed,
+    lossVariables: Array.isArray(lossVariables) ? [...new Set(lossVariables)] : lossVariables,
+    replayTolerance,
+    splitInput: config.splitInput,
+    getRep: config.getRep,
+  };
+}
+
+/** An encoder: an object with a name, an `encode` function and lists of tf.Variable. */
+function checkEncoder(encoder: Encoder | undefined, i: number): asserts encoder is Encoder {
+  check(
+    typeof encoder === 'object' && encoder !== null && typeof encoder.encode === 'function',
+    'INVALID_ENCODER',
+    () =>
+      `GradCache: encoders[${i}] must be an Encoder — an object with encode(input, context) and ` +
+      `trainableVariables (see functionEncoder / layersEncoder), got ${describe(encoder)}.`,
+  );
+  const { trainableVariables, stateVariables } = encoder;
+  check(
+    Array.isArray(trainableVariables) && trainableVariables.length > 0,
+    'NO_TRAINABLE_VARIABLES',
+    () =>
+      `GradCache: encoder ${i} ('${encoder.name}') has no trainable variables; list the variables ` +
+      'its encode reads in trainableVariables (functionEncoder: variables).',
+  );
+  for (const [field, list] of [['trainableVariables', trainableVariables], ['stateVariables', stateVariables ?? []]] as const) {
+    check(
+      Array.isArray(list),
+      'INVALID_ENCODER',
+      () => `GradCache: encoder ${i} ('${encoder.name}'): ${field} must be an array of tf.Variable, got ${describe(list)}.`,
+    );
+    list.forEach((v, k) =>
+      check(
+        isVariable(v),
+        'INVALID_ENCODER',
+        () =>
+          `GradCache: encoder ${i} ('${encoder.name}'): ${field}[${k}] must be a tf.Variable, got ${describe(v)}; ` +
+          'wrap weights with tf.variable (layers weights: weight.read()).',
+      ),
+    );
+  }
+}
+
+/** Checks that no variable of the list has been disposed (a later assign or gradient would fail). */
+export function checkLive(variables: readonly tf.Variable[], where: string): void {
+  for (const v of variables) {
+    check(
+      !v.isDisposed,
+      'DISPOSED_VARIABLE',
+      () =>
+        `${where}: variable '${v.name}' has been disposed; an encoder or lossVariables list still names it. ` +
+        'Build the GradCache again with the live variables.',
+    );
+  }
+}
