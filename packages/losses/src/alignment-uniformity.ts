@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkAtLeastTwoRows, checkPositive, checkReps, checkViews } from './checks.js';
+import { checkAtLeastTwoRows, checkOptions, checkPositive, checkReps, checkViews } from './checks.js';
 import { MASKED } from './ops.js';
 
 /** Options of alignment. */
@@ -23,6 +23,7 @@ export interface UniformityOptions {
  * ```
  */
 export function alignment(z1: tf.Tensor2D, z2: tf.Tensor2D, options: AlignmentOptions = {}): tf.Scalar {
+  checkOptions('alignment', options, false);
   const { alpha = 2 } = options;
   checkViews('alignment', z1, z2);
   checkPositive('alignment', 'alpha', alpha);
@@ -38,6 +39,7 @@ export function alignment(z1: tf.Tensor2D, z2: tf.Tensor2D, options: AlignmentOp
  * (t = 2 by default), computed as a log-sum-exp. Needs B ≥ 2.
  */
 export function uniformity(z: tf.Tensor2D, options: UniformityOptions = {}): tf.Scalar {
+  checkOptions('uniformity', options, false);
   const { t = 2 } = options;
   checkReps('uniformity', 'z', z);
   checkAtLeastTwoRows('uniformity', 'z', z);

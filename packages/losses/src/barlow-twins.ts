@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkAtLeastTwoRows, checkPositive, checkViews } from './checks.js';
+import { checkAtLeastTwoRows, checkOptions, checkPositive, checkViews } from './checks.js';
 
 /** Options of barlowTwins. */
 export interface BarlowTwinsOptions {
@@ -22,6 +22,7 @@ function standardize(z: tf.Tensor2D): tf.Tensor2D {
  * ```
  */
 export function barlowTwins(z1: tf.Tensor2D, z2: tf.Tensor2D, options: BarlowTwinsOptions = {}): tf.Scalar {
+  checkOptions('barlowTwins', options, false);
   const { lambda = 0.0051 } = options;
   checkViews('barlowTwins', z1, z2);
   checkAtLeastTwoRows('barlowTwins', 'z1', z1);

@@ -4,14 +4,29 @@ import { check } from './errors.js';
 /** `[a, b]` as text. */
 export const shapeOf = (t: tf.Tensor): string => `[${t.shape.join(', ')}]`;
 
-/** Checks that `t` is a float32 rank-2 tensor of reps. */
-export function checkReps(loss: string, name: string, t: tf.Tensor): asserts t is tf.Tensor2D {
+/** Checks that `t` is a live float32 rank-2 tensor of reps with at least `minRows` rows. */
+export function checkReps(loss: string, name: string, t: tf.Tensor, minRows = 1): asserts t is tf.Tensor2D {
   check(
-    t instanceof tf.Tensor && t.rank === 2 && t.dtype === 'float32',
+    t instanceof tf.Tensor && !t.isDisposed && t.rank === 2 && t.dtype === 'float32',
     'INVALID_REPS',
     () =>
       `${loss}: ${name} must be a float32 [rows, d] tensor of reps, got ` +
-      `${t instanceof tf.Tensor ? `a ${t.dtype} tensor of shape ${shapeOf(t)}` : String(t)}.`,
+      `${t instanceof tf.Tensor ? (t.isDisposed ? 'a disposed tensor' : `a ${t.dtype} tensor of shape ${shapeOf(t)}`) : String(t)}.`,
+  );
+  check(
+    (t.shape[0] as number) >= minRows,
+    'BATCH_TOO_SMALL',
+    () => `${loss}: ${name} has ${t.shape[0]} rows; pass at least ${minRows}.`,
+  );
+}
+
+/** Checks the options argument: an object (required), or an object or left out (optional). */
+export function checkOptions(loss: string, options: unknown, required: boolean): void {
+  check(
+    (typeof options === 'object' && options !== null) || (!required && options === undefined),
+    'INVALID_OPTION',
+    () =>
+      `${loss}: options must be an object${required ? ' such as { temperature: 0.07 }' : ' or left out'}, got ${String(options)}.`,
   );
 }
 
@@ -47,6 +62,7 @@ export function checkPositive(loss: string, name: string, value: number): void {
 /** Checks a temperature: a positive number, or a scalar tensor (learnable). */
 export function checkTemperature(loss: string, temperature: number | tf.Scalar): void {
   if (temperature instanceof tf.Tensor) {
+    check(!temperature.isDisposed, 'INVALID_OPTION', () => `${loss}: temperature is a disposed tensor; pass a live scalar.`);
     check(temperature.rank === 0, 'INVALID_OPTION', () => `${loss}: temperature must be a scalar, got shape ${shapeOf(temperature)}.`);
   } else {
     checkPositive(loss, 'temperature', temperature);

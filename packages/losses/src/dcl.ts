@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositive, checkViews } from './checks.js';
+import { checkAtLeastTwoRows, checkOptions, checkPositive, checkViews } from './checks.js';
 import { twoViewLogits, type NTXentOptions } from './nt-xent.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
@@ -31,7 +31,9 @@ function decoupled(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature: number, weight
  * ```
  */
 export function dcl(z1: tf.Tensor2D, z2: tf.Tensor2D, options: NTXentOptions): tf.Scalar {
+  checkOptions('dcl', options, true);
   checkViews('dcl', z1, z2);
+  checkAtLeastTwoRows('dcl', 'z1', z1);
   checkPositive('dcl', 'temperature', options.temperature);
   return tf.tidy(() => decoupled(z1, z2, options.temperature));
 }
@@ -42,8 +44,10 @@ export function dcl(z1: tf.Tensor2D, z2: tf.Tensor2D, options: NTXentOptions): t
  * official code, gradient through the weight included. σ defaults to 0.5.
  */
 export function dclw(z1: tf.Tensor2D, z2: tf.Tensor2D, options: DCLWOptions): tf.Scalar {
+  checkOptions('dclw', options, true);
   const { temperature, sigma = 0.5 } = options;
   checkViews('dclw', z1, z2);
+  checkAtLeastTwoRows('dclw', 'z1', z1);
   checkPositive('dclw', 'temperature', temperature);
   checkPositive('dclw', 'sigma', sigma);
   return tf.tidy(() => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkReps, checkTemperature, checkTileSize, shapeOf } from './checks.js';
+import { checkOptions, checkReps, checkTemperature, checkTileSize, shapeOf } from './checks.js';
 import { contrastiveCrossEntropy, tiledContrastiveCrossEntropy } from './contrastive-ce.js';
 import { inverseTemperature } from './ops.js';
 
@@ -26,6 +26,7 @@ export interface InfoNCEOptions {
  * ```
  */
 export function infoNCE(q: tf.Tensor2D, d: tf.Tensor2D, options: InfoNCEOptions): tf.Scalar {
+  checkOptions('infoNCE', options, true);
   const { temperature, hardNegatives = 0, tileSize } = options;
   checkReps('infoNCE', 'q', q);
   checkReps('infoNCE', 'd', d);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkPositive, checkViews } from './checks.js';
+import { checkOptions, checkPositive, checkViews } from './checks.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
 /** Options of ntXent and dcl. */
@@ -32,6 +32,7 @@ export function twoViewLogits(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature: num
  * ```
  */
 export function ntXent(z1: tf.Tensor2D, z2: tf.Tensor2D, options: NTXentOptions): tf.Scalar {
+  checkOptions('ntXent', options, true);
   checkViews('ntXent', z1, z2);
   checkPositive('ntXent', 'temperature', options.temperature);
   return tf.tidy(() => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkReps, checkTemperature, shapeOf } from './checks.js';
+import { checkOptions, checkReps, checkTemperature, shapeOf } from './checks.js';
 import { inverseTemperature, stopGradient } from './ops.js';
 
 /** Options of queueInfoNCE. */
@@ -19,9 +19,10 @@ export interface QueueInfoNCEOptions {
  * ```
  */
 export function queueInfoNCE(q: tf.Tensor2D, k: tf.Tensor2D, queue: tf.Tensor2D, options: QueueInfoNCEOptions): tf.Scalar {
+  checkOptions('queueInfoNCE', options, true);
   checkReps('queueInfoNCE', 'q', q);
   checkReps('queueInfoNCE', 'k', k);
-  checkReps('queueInfoNCE', 'queue', queue);
+  checkReps('queueInfoNCE', 'queue', queue, 0);
   checkTemperature('queueInfoNCE', options.temperature);
   check(
     tf.util.arraysEqual(q.shape, k.shape),

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkAtLeastTwoRows, checkPositive, checkViews } from './checks.js';
+import { checkAtLeastTwoRows, checkOptions, checkPositive, checkViews } from './checks.js';
 import { l2Normalize } from './ops.js';
 
 /** Options of spectralContrastive. */
@@ -24,6 +24,7 @@ function project(z: tf.Tensor2D, mu: number): tf.Tensor2D {
  * ```
  */
 export function spectralContrastive(z1: tf.Tensor2D, z2: tf.Tensor2D, options: SpectralContrastiveOptions = {}): tf.Scalar {
+  checkOptions('spectralContrastive', options, false);
   const { mu = 1 } = options;
   checkViews('spectralContrastive', z1, z2);
   checkAtLeastTwoRows('spectralContrastive', 'z1', z1);

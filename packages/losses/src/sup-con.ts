@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkPositive, checkReps } from './checks.js';
+import { checkOptions, checkPositive, checkReps } from './checks.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
 /** Options of supCon. */
@@ -23,10 +23,16 @@ export interface SupConOptions {
  * ```
  */
 export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D | undefined, options: SupConOptions = {}): tf.Scalar {
+  checkOptions('supCon', options, false);
   const { temperature = 0.07, baseTemperature = 0.07 } = options;
   checkReps('supCon', 'z', z);
   checkPositive('supCon', 'temperature', temperature);
   checkPositive('supCon', 'baseTemperature', baseTemperature);
+  check(
+    !(labels instanceof tf.Tensor && labels.isDisposed),
+    'LABELS_LENGTH',
+    () => 'supCon: labels is a disposed tensor; pass live labels (or an array of numbers) as extra.',
+  );
   const values = labels instanceof tf.Tensor ? Array.from(labels.dataSync()) : labels;
   const n = z.shape[0];
   check(

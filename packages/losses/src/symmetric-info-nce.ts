@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkReps, checkTemperature, checkTileSize, shapeOf } from './checks.js';
+import { checkOptions, checkReps, checkTemperature, checkTileSize, shapeOf } from './checks.js';
 import { tiledContrastiveCrossEntropy } from './contrastive-ce.js';
 import { inverseTemperature } from './ops.js';
 
@@ -30,6 +30,7 @@ export interface SymmetricInfoNCEOptions {
  * ```
  */
 export function symmetricInfoNCE(q: tf.Tensor2D, d: tf.Tensor2D, options: SymmetricInfoNCEOptions): tf.Scalar {
+  checkOptions('symmetricInfoNCE', options, true);
   const { temperature, logitScale, tileSize } = options;
   checkReps('symmetricInfoNCE', 'q', q);
   checkReps('symmetricInfoNCE', 'd', d);

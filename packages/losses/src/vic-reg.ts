@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkAtLeastTwoRows, checkViews } from './checks.js';
+import { checkAtLeastTwoRows, checkOptions, checkViews } from './checks.js';
 
 /** Options of vicReg: the three coefficients of the official code. */
 export interface VICRegOptions {
@@ -34,6 +34,7 @@ function branchTerms(z: tf.Tensor2D): { std: tf.Scalar; cov: tf.Scalar } {
  * ```
  */
 export function vicReg(z1: tf.Tensor2D, z2: tf.Tensor2D, options: VICRegOptions = {}): tf.Scalar {
+  checkOptions('vicReg', options, false);
   const { simCoeff = 25, stdCoeff = 25, covCoeff = 1 } = options;
   checkViews('vicReg', z1, z2);
   checkAtLeastTwoRows('vicReg', 'z1', z1);
