@@ -52,11 +52,14 @@ export function convEncoder(options: ConvEncoderOptions): { model: tfl.LayersMod
   const { inputShape, widths = [16, 32, 64], blocksPerStage = 1, outputDim = 64, maxStageSize = 64, normalize = false } = options;
   const [height, width, channels] = inputShape;
   check(
-    inputShape.length === 3 && [height, width, channels].every((n) => Number.isInteger(n) && n > 0),
+    Array.isArray(inputShape) && inputShape.length === 3 && [height, width, channels].every((n) => Number.isInteger(n) && n > 0),
     'INVALID_OPTION',
     () => `convEncoder: inputShape must be [height, width, channels] of positive integers, got [${inputShape.join(', ')}].`,
   );
   check(widths.length > 0 && widths.every((w) => Number.isInteger(w) && w > 0), 'INVALID_OPTION', () => `convEncoder: widths must be positive integers, got [${widths.join(', ')}].`);
+  for (const [name, value] of Object.entries({ outputDim, maxStageSize })) {
+    check(Number.isInteger(value) && value > 0, 'INVALID_OPTION', () => `convEncoder: ${name} must be a positive integer, got ${value}.`);
+  }
   check(Number.isInteger(blocksPerStage) && blocksPerStage > 0, 'INVALID_OPTION', () => `convEncoder: blocksPerStage must be a positive integer, got ${blocksPerStage}.`);
   const input = tfl.input({ shape: [height, width, channels], name: 'image' });
   let x = convBn(input, widths[0] as number, 3, 2, true);

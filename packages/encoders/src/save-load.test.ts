@@ -43,6 +43,6 @@ describe('saveModel / loadModel', () => {
   });
 
   test('says which file it cannot read', async () => {
-    await expect(loadModel('/nonexistent/dir')).rejects.toThrow(/loadModel: cannot read \/nonexistent\/dir\/model\.json/);
+    await expect(loadModel('/nonexistent/dir')).rejects.toThrow(/loadModel: cannot read the model file \/nonexistent\/dir\/model\.json/);
   });
 });

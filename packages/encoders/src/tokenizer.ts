@@ -29,6 +29,10 @@ export type TokenizedBatch = {
   attentionMask: tf.Tensor2D;
 };
 
+function checkText(fn: string, text: unknown, name: string): asserts text is string {
+  check(typeof text === 'string', 'INVALID_OPTION', () => `${fn}: ${name} must be a string, got ${text === null ? 'null' : typeof text}.`);
+}
+
 /** Lower-cases (optionally) and splits into words and single punctuation marks. */
 function preTokenize(text: string, lowercase: boolean): string[] {
   return (lowercase ? text.toLowerCase() : text).normalize('NFC').match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu) ?? [];
@@ -58,6 +62,11 @@ export class WordPieceTokenizer {
 
   constructor(vocab: readonly string[], options: { lowercase?: boolean } = {}) {
     check(
+      Array.isArray(vocab) && vocab.every((piece) => typeof piece === 'string' && piece.length > 0),
+      'INVALID_OPTION',
+      () => 'WordPieceTokenizer: the vocabulary must be an array of non-empty strings.',
+    );
+    check(
       SPECIAL_TOKENS.every((t, i) => vocab[i] === t),
       'INVALID_OPTION',
       () => `WordPieceTokenizer: the vocabulary must start with ${SPECIAL_TOKENS.join(', ')}, got ${vocab.slice(0, 4).join(', ')}.`,
@@ -65,11 +74,16 @@ export class WordPieceTokenizer {
     this.vocab = vocab;
     this.lowercase = options.lowercase ?? true;
     this.ids = new Map(vocab.map((piece, id) => [piece, id]));
-    this.longest = Math.max(...vocab.map((p) => p.replace(/^##/, '').length));
+    // A loop, not Math.max(...): a spread of a 250k-piece vocabulary overflows the call stack.
+    let longest = 0;
+    for (const piece of vocab) longest = Math.max(longest, piece.replace(/^##/, '').length);
+    this.longest = longest;
   }
 
   /** Learns a vocabulary of at most `vocabSize` pieces from `texts`. */
   static fromCorpus(texts: readonly string[], options: WordPieceTrainingOptions = {}): WordPieceTokenizer {
+    check(Array.isArray(texts), 'INVALID_OPTION', () => `WordPieceTokenizer.fromCorpus: texts must be an array of strings, got ${String(texts)}.`);
+    texts.forEach((text, i) => checkText('WordPieceTokenizer.fromCorpus', text, `texts[${i}]`));
     const { vocabSize = 2000, lowercase = true, minFrequency = 2 } = options;
     check(Number.isInteger(vocabSize) && vocabSize > SPECIAL_TOKENS.length, 'INVALID_OPTION', () => `WordPieceTokenizer.fromCorpus: vocabSize must be an integer > ${SPECIAL_TOKENS.length}, got ${vocabSize}.`);
     const counts = new Map<string, number>();
@@ -118,6 +132,7 @@ export class WordPieceTokenizer {
 
   /** The pieces of one text (no special tokens): greedy longest-match-first per word. */
   tokenize(text: string): string[] {
+    checkText('WordPieceTokenizer.tokenize', text, 'text');
     return preTokenize(text, this.lowercase).flatMap((word) => this.wordPieces(word));
   }
 
@@ -133,6 +148,8 @@ export class WordPieceTokenizer {
     const { maxLength } = options;
     check(Number.isInteger(maxLength) && maxLength >= 2, 'INVALID_OPTION', () => `WordPieceTokenizer.encode: maxLength must be an integer ≥ 2 (room for [CLS] and [SEP]), got ${maxLength}.`);
     const list = typeof texts === 'string' ? [texts] : texts;
+    check(Array.isArray(list), 'INVALID_OPTION', () => `WordPieceTokenizer.encode: texts must be a string or an array of strings, got ${String(texts)}.`);
+    list.forEach((text, i) => checkText('WordPieceTokenizer.encode', text, `texts[${i}]`));
     const ids = new Int32Array(list.length * maxLength).fill(PAD);
     const mask = new Float32Array(list.length * maxLength);
     list.forEach((text, row) => {
