@@ -3,11 +3,14 @@ import { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInput } from './conv2d-backprop-input.js';
 import { cpuBridge } from './cpu-bridge.js';
 import { transposeFirst } from './transposed-matmul.js';
+import { convScratch, reservingScratch } from './xnnpack-scratch.js';
 
 /** What `installWasmFixes` registers, and why. */
 export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: tf.KernelConfig) => tf.KernelConfig }[] = [
   { kernel: 'BatchMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
   { kernel: '_FusedMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
+  { kernel: 'Conv2D', why: 'XNNPACK packs the filter outside the heap guard: check for room first', make: (s) => reservingScratch(s as tf.KernelConfig, convScratch) },
+  { kernel: 'FusedConv2D', why: 'XNNPACK packs the filter outside the heap guard: check for room first', make: (s) => reservingScratch(s as tf.KernelConfig, convScratch) },
   { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): one forward conv of the transposed input with dy as the filter', make: () => conv2DBackpropFilter() },
   { kernel: 'Conv2DBackpropInput', why: '~10× slower than a forward conv: one forward conv of the spread dy', make: (s) => conv2DBackpropInput(s as tf.KernelConfig) },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },

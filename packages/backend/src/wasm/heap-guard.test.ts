@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -28,5 +30,26 @@ describe('wasm heap guard', () => {
     installHeapGuard(backend, DEFAULT_WASM_HEAP_LIMIT);
     const sum = tf.tidy(() => tf.sum(tf.add(tf.ones([1000]), tf.ones([1000]))).dataSync()[0]);
     expect(sum).toBe(2000);
+  });
+});
+
+describe('wasm heap guard near the real limit (child process)', () => {
+  test('many allocations toward the limit end in WASM_HEAP_LIMIT with every tensor intact, and a matMul without room for XNNPACK is refused', () => {
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=@gradcache/source', '--import', 'tsx', fileURLToPath(new URL('./heap-limit.child.ts', import.meta.url)), 'matmul'],
+      { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 120_000 },
+    );
+    const report = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as {
+      allocated: number;
+      code?: string;
+      wrongCount: number;
+      matMul?: { code?: string };
+    };
+    expect(child.status, child.stderr).toBe(0);
+    expect(report.code).toBe('WASM_HEAP_LIMIT');
+    expect(report.allocated).toBeGreaterThanOrEqual(40); // 64 MiB each: ~3 GiB before the guard stops it
+    expect(report.wrongCount).toBe(0);
+    expect(report.matMul?.code).toBe('WASM_HEAP_LIMIT');
   });
 });

@@ -4,43 +4,100 @@ import { BackendError } from '../errors.js';
 /** The default wasm heap limit: well under the ~3.6 GiB where tfjs-wasm silently corrupts memory. */
 export const DEFAULT_WASM_HEAP_LIMIT = 3 * 2 ** 30;
 
-const GUARDED = Symbol('gradcache.heapGuard');
+type Malloc = (size: number) => number;
 
-interface GuardedMalloc {
-  (size: number): number;
-  [GUARDED]?: { original: (size: number) => number; limit: number };
+interface EmscriptenModule {
+  _malloc: Malloc;
+  _free: (ptr: number) => void;
 }
+
+/** The allocator under the guard and the limit, per wasm module. */
+interface Guard {
+  raw: Malloc;
+  limit: number;
+}
+
+const guards = new WeakMap<object, Guard>();
 
 const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
+function limitError(size: number, limit: number, what: string): BackendError {
+  return new BackendError(
+    'WASM_HEAP_LIMIT',
+    `wasm backend: ${what} ${gib(size)} would take the heap past its safe limit of ${gib(limit)} ` +
+      '(tfjs-wasm corrupts memory silently past ~3.6 GiB). Use a smaller chunk size or tile size, or a ' +
+      'tfjs-node backend; the limit is set by initBackend({ wasmHeapLimitBytes }).',
+  );
+}
+
 /**
- * Makes every wasm allocation that would end past `limitBytes` of the heap (or that malloc could not
- * satisfy) throw a BackendError WASM_HEAP_LIMIT before any tensor uses it. tfjs-wasm itself hands
- * out offset 0 past ~3.6 GiB and silently overwrites other tensors. Installing again changes the limit.
+ * Makes every wasm allocation through `Module._malloc` that would end past `limitBytes` of the heap
+ * (or that malloc could not satisfy) throw a BackendError WASM_HEAP_LIMIT before any tensor uses it;
+ * tfjs-wasm itself hands out offset 0 past ~3.6 GiB and silently overwrites other tensors.
+ * Installing again changes the limit.
+ *
+ * `_malloc` becomes an accessor property: emscripten exports it as a lazy stub that, on its first
+ * call, writes the raw export over `Module._malloc` — which would silently drop a plain wrapper.
+ * The setter takes that write as the new allocator under the guard instead.
+ *
+ * Allocations made inside the C++ kernels (XNNPACK's packed weights and scratch) do not pass
+ * through `Module._malloc`; `reserveScratch` checks for room before such a kernel runs.
  */
 export function installHeapGuard(backend: BackendWasm, limitBytes: number = DEFAULT_WASM_HEAP_LIMIT): void {
-  const module = backend.wasm as unknown as { _malloc: GuardedMalloc; _free: (ptr: number) => void };
-  const original = module._malloc[GUARDED]?.original ?? module._malloc;
-  const guarded: GuardedMalloc = (size: number): number => {
-    const ptr = original(size) >>> 0;
-    if (size > 0 && (ptr === 0 || ptr + size > limitBytes)) {
+  if (!(Number.isFinite(limitBytes) && limitBytes > 0)) {
+    throw new BackendError('INVALID_OPTION', `installHeapGuard: limitBytes must be a positive number, got ${limitBytes}.`);
+  }
+  const module = backend.wasm as unknown as EmscriptenModule;
+  const existing = guards.get(module);
+  if (existing !== undefined) {
+    existing.limit = limitBytes;
+    return;
+  }
+  const guard: Guard = { raw: module._malloc, limit: limitBytes };
+  const guarded: Malloc = (size) => {
+    const ptr = guard.raw(size) >>> 0;
+    if (size > 0 && (ptr === 0 || ptr + size > guard.limit)) {
       if (ptr !== 0) module._free(ptr);
-      throw new BackendError(
-        'WASM_HEAP_LIMIT',
-        `wasm backend: allocating ${gib(size)} would take the heap past its safe limit of ${gib(limitBytes)} ` +
-          '(tfjs-wasm corrupts memory silently past ~3.6 GiB). Use a smaller chunk size or tile size, or a ' +
-          'tfjs-node backend; the limit is set by initBackend({ wasmHeapLimitBytes }).',
-      );
+      throw limitError(size, guard.limit, 'allocating');
     }
     return ptr;
   };
-  guarded[GUARDED] = { original, limit: limitBytes };
-  module._malloc = guarded;
+  Object.defineProperty(module, '_malloc', {
+    configurable: true,
+    enumerable: true,
+    get: () => guarded,
+    set: (raw: Malloc) => {
+      guard.raw = raw;
+    },
+  });
+  guards.set(module, guard);
 }
 
 /** Restores the stock allocator. */
 export function removeHeapGuard(backend: BackendWasm): void {
-  const module = backend.wasm as unknown as { _malloc: GuardedMalloc };
-  const state = module._malloc[GUARDED];
-  if (state !== undefined) module._malloc = state.original;
+  const module = backend.wasm as unknown as EmscriptenModule;
+  const guard = guards.get(module);
+  if (guard === undefined) return;
+  delete (module as Partial<EmscriptenModule>)._malloc;
+  module._malloc = guard.raw;
+  guards.delete(module);
+}
+
+/**
+ * Checks, when a heap guard is installed, that `bytes` more fit under its limit right now, by
+ * allocating and freeing them; throws WASM_HEAP_LIMIT otherwise. For kernels whose C++ code
+ * allocates on its own (XNNPACK packs a matMul's or conv's weights into a new buffer): a kernel
+ * that ran out of heap there returns zeros or garbage instead of failing.
+ */
+export function reserveScratch(backend: BackendWasm, bytes: number): void {
+  const module = backend.wasm as unknown as EmscriptenModule;
+  const guard = guards.get(module);
+  if (guard === undefined || bytes <= 0) return;
+  let ptr: number;
+  try {
+    ptr = module._malloc(bytes);
+  } catch {
+    throw limitError(bytes, guard.limit, 'a kernel needing');
+  }
+  module._free(ptr);
 }
