@@ -9,4 +9,5 @@ export {
 } from './init-backend.js';
 export { backendInfo, formatBackendInfo, type BackendInfo } from './backend-info.js';
 export { installWasmFixes, uninstallWasmFixes, WASM_FIXES } from './wasm/fixes.js';
-export { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard, removeHeapGuard } from './wasm/heap-guard.js';
+export { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard, removeHeapGuard, reserveScratch } from './wasm/heap-guard.js';
+export { installCpuFixes, uninstallCpuFixes } from './segment-sum.js';

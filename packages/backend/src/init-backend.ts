@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './errors.js';
 import { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard } from './wasm/heap-guard.js';
+import { installCpuFixes } from './segment-sum.js';
 import { installWasmFixes } from './wasm/fixes.js';
 
 /** The backends initBackend can choose. 'tensorflow' is tfjs-node-gpu or tfjs-node. */
@@ -134,6 +135,7 @@ export async function initBackend(options: InitBackendOptions | BackendPreferenc
     try {
       await import('@tensorflow/tfjs-backend-wasm');
       await import('@tensorflow/tfjs-backend-cpu'); // the cpu kernels some wasm fixes run
+      installCpuFixes();
       const fixes = installWasmFixes();
       if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
       installHeapGuard(tf.backend() as BackendWasm, limit);
@@ -146,6 +148,7 @@ export async function initBackend(options: InitBackendOptions | BackendPreferenc
     }
   }
   await import('@tensorflow/tfjs-backend-cpu');
+  const fixes = installCpuFixes();
   if (!(await tf.setBackend('cpu'))) throw new BackendError('BACKEND_UNAVAILABLE', 'initBackend: the cpu backend did not initialise.');
-  return { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', skipped, fixes: [] };
+  return { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', skipped, fixes };
 }

@@ -4,3 +4,4 @@ export { expectNoLeaks } from './leaks.js';
 export { testMlp, type Activation, type TestEncoder, type TestMlpSpec } from './mlp.js';
 export { expectGradsMatchFiniteDifferences, finiteDifferences } from './finite-differences.js';
 export { expectFiniteWithGrads } from './finite.js';
+export { expectLinearCost, msPerCall } from './cost.js';

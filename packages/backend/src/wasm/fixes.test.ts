@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectClose } from '@gradcache/testing';
+import { expectClose, expectLinearCost } from '@gradcache/testing';
 import { initBackend } from '../init-backend.js';
 import { installWasmFixes, uninstallWasmFixes } from './fixes.js';
 
@@ -209,5 +209,29 @@ describe('stock tfjs-wasm, for the record', () => {
       installWasmFixes();
     }
     await expectWasmMatchesCpu(f);
+  });
+});
+
+describe('bridged kernels cost what their input costs (a kernel right on tiny shapes can still be quadratic)', () => {
+  const x4 = (scale: number): tf.Tensor4D => tf.randomNormal([2 * scale, 16, 16, 8], 0, 1, 'float32', 5);
+  test.each([
+    ['MaxPoolGrad', (scale: number) => {
+      const x = x4(scale);
+      const f = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'same'));
+      return () => tf.dispose(f(x));
+    }],
+    ['DepthwiseConv2dNativeBackpropFilter / Input', (scale: number) => {
+      const x = x4(scale);
+      const filter = tf.randomNormal([3, 3, 8, 1], 0, 1, 'float32', 6) as tf.Tensor4D;
+      const f = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
+      return () => tf.dispose(f([x, filter]));
+    }],
+    ['Einsum', (scale: number) => {
+      const a = tf.randomNormal([64 * scale, 32], 0, 1, 'float32', 7);
+      const b = tf.randomNormal([64 * scale, 32], 0, 1, 'float32', 8);
+      return () => tf.dispose(tf.einsum('ij,ij->i', a, b));
+    }],
+  ] as const)('%s', (name, make) => {
+    expectLinearCost(`${name} on wasm`, make);
   });
 });

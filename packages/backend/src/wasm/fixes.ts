@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInput } from './conv2d-backprop-input.js';
+import { wasmSegmentSum } from '../segment-sum.js';
 import { cpuBridge } from './cpu-bridge.js';
 import { transposeFirst } from './transposed-matmul.js';
 import { convScratch, reservingScratch } from './xnnpack-scratch.js';
@@ -14,7 +15,7 @@ export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: 
   { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): one forward conv of the transposed input with dy as the filter', make: () => conv2DBackpropFilter() },
   { kernel: 'Conv2DBackpropInput', why: '~10× slower than a forward conv: one forward conv of the spread dy', make: (s) => conv2DBackpropInput(s as tf.KernelConfig) },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
-  { kernel: 'UnsortedSegmentSum', why: 'missing (embedding / gather gradients): cpu kernel', make: () => cpuBridge('UnsortedSegmentSum') },
+  { kernel: 'UnsortedSegmentSum', why: 'missing (embedding / gather gradients): one-pass scatter-add on the heap', make: () => wasmSegmentSum },
   { kernel: 'DepthwiseConv2dNativeBackpropFilter', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropFilter') },
   { kernel: 'DepthwiseConv2dNativeBackpropInput', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropInput') },
   { kernel: 'Einsum', why: 'missing: cpu kernel', make: () => cpuBridge('Einsum') },
