@@ -11,3 +11,4 @@ export { backendInfo, formatBackendInfo, type BackendInfo } from './backend-info
 export { installWasmFixes, uninstallWasmFixes, WASM_FIXES } from './wasm/fixes.js';
 export { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard, removeHeapGuard, reserveScratch } from './wasm/heap-guard.js';
 export { installCpuFixes, uninstallCpuFixes } from './segment-sum.js';
+export { installGradientFixes, tileGradient } from './tile-gradient.js';

@@ -6,6 +6,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './errors.js';
 import { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard } from './wasm/heap-guard.js';
 import { installCpuFixes } from './segment-sum.js';
+import { installGradientFixes } from './tile-gradient.js';
 import { installWasmFixes } from './wasm/fixes.js';
 
 /** The backends initBackend can choose. 'tensorflow' is tfjs-node-gpu or tfjs-node. */
@@ -122,6 +123,7 @@ export async function initBackend(options: InitBackendOptions | BackendPreferenc
   const load = config.importModule ?? importTensorflowPackage;
   // Registers the gradient of every op (bare tfjs-core registers none).
   await import('@tensorflow/tfjs-layers');
+  installGradientFixes();
   const skipped: SkippedBackend[] = [];
 
   if (preference === 'auto' || preference === 'tensorflow') {
