@@ -23,7 +23,14 @@ export function accumulationStep(
     const { value, grads } = tf.tidy(() => {
       const chunks = inputs.map((x) => tf.slice(x, begin, size));
       return tf.variableGrads(
-        () => tf.mul(loss(encoders.map((e, i) => e.encode(chunks[i] as tf.Tensor, { training: true }) as tf.Tensor2D), undefined), size / rows),
+        () =>
+          tf.mul(
+            loss(
+              encoders.map((e, i) => e.encode(chunks[i] as tf.Tensor, { training: true }) as tf.Tensor2D),
+              undefined,
+            ),
+            size / rows,
+          ),
         [...variables],
       );
     });

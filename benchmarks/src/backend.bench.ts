@@ -50,9 +50,15 @@ function compare(name: string, f: () => void): Row {
 const N = 512;
 const a = tf.randomNormal([N, N]) as tf.Tensor2D;
 const b = tf.randomNormal([N, N]) as tf.Tensor2D;
-const gflops = (ms: number): string => `${((2 * N ** 3) / ms / 1e6).toFixed(1)} GFLOP/s (${((2 * N ** 3) / ms / 1e6 / PEAK_GFLOPS * 100).toFixed(0)}% of peak)`;
+const gflops = (ms: number): string =>
+  `${((2 * N ** 3) / ms / 1e6).toFixed(1)} GFLOP/s (${(((2 * N ** 3) / ms / 1e6 / PEAK_GFLOPS) * 100).toFixed(0)}% of peak)`;
 const matmul: Record<string, Row> = {};
-for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+for (const [ta, tb] of [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const) {
   const label = `matMul ${N}³ ${ta ? 'Aᵀ' : 'A'}·${tb ? 'Bᵀ' : 'B'}`;
   matmul[label] = compare(label, () => void tf.matMul(a, b, ta, tb).dataSync());
 }
@@ -80,18 +86,38 @@ const x = tf.randomNormal([8, 64, 64, 32]) as tf.Tensor4D;
 const filter = tf.randomNormal([3, 3, 32, 64], 0, 0.05) as tf.Tensor4D;
 const y = tf.conv2d(x, filter, 1, 'same');
 const forward = compare('conv 3×3 32→64 on 8×64×64 forward', () => void tf.conv2d(x, filter, 1, 'same').dataSync());
-const weightGrad = compare('conv 3×3 32→64 on 8×64×64 weight gradient (Conv2DBackpropFilter)', () =>
-  void (
-    tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: y }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter.shape }) as tf.Tensor
-  ).dataSync(),
+const weightGrad = compare(
+  'conv 3×3 32→64 on 8×64×64 weight gradient (Conv2DBackpropFilter)',
+  () =>
+    void (
+      tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x, dy: y },
+          { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter.shape },
+        ) as tf.Tensor
+    ).dataSync(),
 );
-compare('conv 3×3 32→64 on 8×64×64 input gradient (Conv2DBackpropInput)', () =>
-  void (
-    tf.engine().runKernel('Conv2DBackpropInput', { dy: y, filter }, { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: x.shape }) as tf.Tensor
-  ).dataSync(),
+compare(
+  'conv 3×3 32→64 on 8×64×64 input gradient (Conv2DBackpropInput)',
+  () =>
+    void (
+      tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropInput',
+          { dy: y, filter },
+          { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: x.shape },
+        ) as tf.Tensor
+    ).dataSync(),
 );
-compare('conv layer forward + backward (tf.grad of input and filter)', () =>
-  void tf.grads((a, f) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'), y)))([x, filter]).forEach((g) => g.dataSync()),
+compare(
+  'conv layer forward + backward (tf.grad of input and filter)',
+  () =>
+    void tf
+      .grads((a, f) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'), y)))([x, filter])
+      .forEach((g) => g.dataSync()),
 );
 
 console.log(`Backend benchmark: stock tfjs-wasm vs @gradcache/backend's fixed wasm, median of ${REPEATS}`);

@@ -72,7 +72,8 @@ console.log(`two-tower MLP ${WIDTHS.join('-')}, InfoNCE (τ = ${TEMPERATURE}), A
 console.log(`recall@1 among 1024 held-out pairs before training: ${percent(recallAt1(testQ, testD))}`);
 
 // The tiled InfoNCE never holds the 1024×1024 logits: the loss phase stays O(B·d).
-const loss = ([a, b]: tf.Tensor2D[]): tf.Scalar => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: TEMPERATURE, tileSize: CHUNK });
+const loss = ([a, b]: tf.Tensor2D[]): tf.Scalar =>
+  infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: TEMPERATURE, tileSize: CHUNK });
 const cache = new GradCache({ encoders: [q, d], chunkSize: CHUNK, loss, seed: 1 });
 const optimizer = tf.train.adam(2e-3);
 const cachedPeak = await train(`GradCache: effective batch ${BATCH} in chunks of ${CHUNK}`, (batch) => cache.step(optimizer, batch).loss);
@@ -82,7 +83,12 @@ console.log(`recall@1 after ${STEPS} steps: ${percent(cachedRecall)}`);
 // What one plain 1024-row step needs, measured the same way (one full-batch gradient, untiled loss).
 const probe = sample(BATCH, 3);
 const full = await measureMemory(() =>
-  tf.dispose(tf.variableGrads(() => infoNCE(q.encode(probe[0], { training: true }), d.encode(probe[1], { training: true }), { temperature: TEMPERATURE }), cache.variables)),
+  tf.dispose(
+    tf.variableGrads(
+      () => infoNCE(q.encode(probe[0], { training: true }), d.encode(probe[1], { training: true }), { temperature: TEMPERATURE }),
+      cache.variables,
+    ),
+  ),
 );
 tf.dispose(probe);
 
@@ -96,8 +102,12 @@ const accumulatedRecall = recallAt1(testQ, testD);
 console.log(`recall@1 after ${STEPS} steps: ${percent(accumulatedRecall)}`);
 
 console.log('\nsummary');
-console.log(`recall@1 (1024 held-out pairs): GradCache at batch ${BATCH} ${percent(cachedRecall)}, gradient accumulation ${percent(accumulatedRecall)}`);
-console.log(`peak tensor memory: cached step ${mib(cachedPeak)}, one ${BATCH}-row step ${mib(full.peakBytes)} (${(cachedPeak / full.peakBytes).toFixed(2)}×)`);
+console.log(
+  `recall@1 (1024 held-out pairs): GradCache at batch ${BATCH} ${percent(cachedRecall)}, gradient accumulation ${percent(accumulatedRecall)}`,
+);
+console.log(
+  `peak tensor memory: cached step ${mib(cachedPeak)}, one ${BATCH}-row step ${mib(full.peakBytes)} (${(cachedPeak / full.peakBytes).toFixed(2)}×)`,
+);
 tf.dispose([testQ, testD, queryView, docView, initialWeights]);
 optimizer.dispose();
 accumulationOptimizer.dispose();

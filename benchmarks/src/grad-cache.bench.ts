@@ -28,17 +28,30 @@ async function run({ title, encoders, inputs, loss, cases }: Workload): Promise<
   const variables = [...new Set(encoders.flatMap((e) => e.trainableVariables))];
   const optimizer = tf.train.sgd(1e-4);
   const fullBatch = (): void => {
-    const { value, grads } = tf.variableGrads(() => loss()(encoders.map((e, i) => e.encode(inputs[i] as tf.Tensor, { training: true }) as tf.Tensor2D), undefined), variables);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        loss()(
+          encoders.map((e, i) => e.encode(inputs[i] as tf.Tensor, { training: true }) as tf.Tensor2D),
+          undefined,
+        ),
+      variables,
+    );
     optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
     tf.dispose([value, grads]);
   };
   const steps: [string, () => void][] = [['full batch', fullBatch]];
   for (const c of cases) {
     if ('naive' in c) {
-      steps.push([`naive accumulation, chunk ${c.naive} (a different loss)`, () => void accumulationStep(encoders, loss(), variables, optimizer, inputs, c.naive)]);
+      steps.push([
+        `naive accumulation, chunk ${c.naive} (a different loss)`,
+        () => void accumulationStep(encoders, loss(), variables, optimizer, inputs, c.naive),
+      ]);
     } else {
       const cache = new GradCache({ encoders, chunkSize: c.chunk, loss: loss(c.tile === undefined ? undefined : { tileSize: c.tile }) });
-      steps.push([`cached, chunk ${c.chunk}${c.tile === undefined ? '' : `, tiled loss (tile ${c.tile})`}`, () => void cache.step(optimizer, inputs)]);
+      steps.push([
+        `cached, chunk ${c.chunk}${c.tile === undefined ? '' : `, tiled loss (tile ${c.tile})`}`,
+        () => void cache.step(optimizer, inputs),
+      ]);
     }
   }
   // Peak memory once per case (deterministic), then the times round-robin — one step of every case
@@ -62,7 +75,9 @@ async function run({ title, encoders, inputs, loss, cases }: Workload): Promise<
   console.log('|---|---|---|---|---|');
   steps.forEach(([name], i) => {
     const [t, p] = [ms[i] as number, peaks[i] as number];
-    console.log(`| ${name} | ${t.toFixed(0)} ms | ${(t / (ms[0] as number)).toFixed(2)}× | ${mib(p)} | ${(p / (peaks[0] as number)).toFixed(3)}× |`);
+    console.log(
+      `| ${name} | ${t.toFixed(0)} ms | ${(t / (ms[0] as number)).toFixed(2)}× | ${mib(p)} | ${(p / (peaks[0] as number)).toFixed(3)}× |`,
+    );
   });
   optimizer.dispose();
 }
@@ -76,7 +91,10 @@ await run({
   title: `Two-tower MLP ${MLP.join('-')}, InfoNCE (τ 0.05), B = 512`,
   encoders: [tower('query'), tower('doc')],
   inputs: [tf.randomNormal([512, MLP[0] as number], 0, 1, 'float32', 3), tf.randomNormal([512, MLP[0] as number], 0, 1, 'float32', 4)],
-  loss: (o) => ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05, ...o }),
+  loss:
+    (o) =>
+    ([a, b]) =>
+      infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05, ...o }),
   cases: [{ chunk: 128 }, { chunk: 64 }, { chunk: 32 }, { chunk: 32, tile: 64 }, { naive: 32 }],
 });
 
@@ -85,6 +103,9 @@ await run({
   title: 'CNN (convEncoder 32×32×3, widths 16-32-64), two views through one encoder, NT-Xent (τ 0.5), B = 128',
   encoders: [cnn, cnn],
   inputs: [tf.randomUniform([128, 32, 32, 3], 0, 1, 'float32', 5), tf.randomUniform([128, 32, 32, 3], 0, 1, 'float32', 6)],
-  loss: () => ([a, b]) => ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 }),
+  loss:
+    () =>
+    ([a, b]) =>
+      ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 }),
   cases: [{ chunk: 64 }, { chunk: 32 }, { chunk: 16 }, { naive: 32 }],
 });

@@ -1,5 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batchSize, chunkRanges, chunkSeed, sliceBatch, snapshotState, withSeededRandom, type Batch, type GradCache } from '@gradcache/core';
+import {
+  batchSize,
+  chunkRanges,
+  chunkSeed,
+  sliceBatch,
+  snapshotState,
+  withSeededRandom,
+  type Batch,
+  type GradCache,
+} from '@gradcache/core';
 
 /**
  * The large-batch gradient GradCache should match when encoders are random or use batch statistics:
@@ -19,7 +28,10 @@ export function chunkedReference(
       const reps = cache.encoders.map((encoder, i) => {
         const batch = inputs[i] as Batch;
         const chunks = chunkRanges(batchSize(batch, 'chunkedReference', 'batch'), cache.chunkSize[i] as number).map((range, j) =>
-          withSeededRandom(chunkSeed(cache.seed, step, i, j), () => encoder.encode(sliceBatch(batch, range), { training: true }) as tf.Tensor2D),
+          withSeededRandom(
+            chunkSeed(cache.seed, step, i, j),
+            () => encoder.encode(sliceBatch(batch, range), { training: true }) as tf.Tensor2D,
+          ),
         );
         return tf.concat(chunks, 0);
       });

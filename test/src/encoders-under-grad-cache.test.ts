@@ -50,7 +50,9 @@ function checkEncoder(encoder: Encoder, views: [Batch, Batch], chunkSize: number
     afterCached.forEach((s, k) => expectClose(s, expectedState[k] as tf.Tensor, 1e-6, `state ${state[k]?.name}`));
     if (state.length > 0) {
       // And the statistics really moved (the comparison above is not between two untouched copies).
-      const moved = afterCached.some((s, k) => tf.tidy(() => tf.max(tf.abs(tf.sub(s, initialValues[k] as tf.Tensor))).dataSync()[0] as number) > 1e-6);
+      const moved = afterCached.some(
+        (s, k) => tf.tidy(() => tf.max(tf.abs(tf.sub(s, initialValues[k] as tf.Tensor))).dataSync()[0] as number) > 1e-6,
+      );
       expect(moved).toBe(true);
     }
   } finally {
@@ -72,17 +74,33 @@ describe.each(backends)('reference encoders under GradCache equal the chunked fu
 
   test('convEncoder with BatchNorm (moving statistics updated once per chunk)', () => {
     const { model, encoder } = convEncoder({ inputShape: [16, 16, 1], widths: [4, 8], outputDim: 8 });
-    const views: [Batch, Batch] = [tf.randomNormal([6, 16, 16, 1], 0, 1, 'float32', 3), tf.randomNormal([6, 16, 16, 1], 0, 1, 'float32', 4)];
+    const views: [Batch, Batch] = [
+      tf.randomNormal([6, 16, 16, 1], 0, 1, 'float32', 3),
+      tf.randomNormal([6, 16, 16, 1], 0, 1, 'float32', 4),
+    ];
     checkEncoder(encoder, views, 2);
     tf.dispose(views as tf.Tensor[]);
     model.dispose();
   });
 
   test('textEncoder with dropout, on record batches from the tokenizer', () => {
-    const texts = ['the cat sat on the mat', 'a dog chased a cat', 'the fox jumped', 'a quick brown dog', 'cats and dogs', 'the mat was red'];
+    const texts = [
+      'the cat sat on the mat',
+      'a dog chased a cat',
+      'the fox jumped',
+      'a quick brown dog',
+      'cats and dogs',
+      'the mat was red',
+    ];
     const tokenizer = WordPieceTokenizer.fromCorpus(texts, { vocabSize: 60, minFrequency: 1 });
     const { model, encoder } = textEncoder({ vocabSize: tokenizer.vocab.length, maxLength: 12, dim: 8, heads: 2, layers: 1, dropout: 0.2 });
-    const views: [Batch, Batch] = [tokenizer.encode(texts, { maxLength: 12 }), tokenizer.encode(texts.map((t) => t.split(' ').reverse().join(' ')), { maxLength: 12 })];
+    const views: [Batch, Batch] = [
+      tokenizer.encode(texts, { maxLength: 12 }),
+      tokenizer.encode(
+        texts.map((t) => t.split(' ').reverse().join(' ')),
+        { maxLength: 12 },
+      ),
+    ];
     checkEncoder(encoder, views, 4);
     tf.dispose(views as unknown as tf.TensorContainer);
     model.dispose();

@@ -11,7 +11,11 @@ export function expectCachedEqualsFullBatch<E>(cache: GradCache<E>, inputs: read
   expectNoLeaks(() => {
     const { loss: value, grads } = cache.computeGradients(inputs, extra);
     const ref = tf.variableGrads(
-      () => loss(cache.encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }) as tf.Tensor2D), extra),
+      () =>
+        loss(
+          cache.encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }) as tf.Tensor2D),
+          extra,
+        ),
       cache.variables,
     );
     try {

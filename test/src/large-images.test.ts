@@ -15,7 +15,10 @@ describe('convEncoder on 1024×1024×3 images', () => {
   test('one image: forward and backward complete with finite gradients', () => {
     const { model, encoder } = convEncoder({ inputShape: [1024, 1024, 3], widths: [8, 16], outputDim: 16, normalize: true });
     const image = tf.randomUniform([1, 1024, 1024, 3], 0, 1, 'float32', 1);
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(encoder.encode(image, { training: true }))), [...encoder.trainableVariables]);
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.square(encoder.encode(image, { training: true }))),
+      [...encoder.trainableVariables],
+    );
     expect(Object.keys(grads)).toHaveLength(encoder.trainableVariables.length);
     for (const g of Object.values(grads)) expect(g.dataSync().every(Number.isFinite)).toBe(true);
     tf.dispose([value, grads, image]);

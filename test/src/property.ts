@@ -66,7 +66,12 @@ export function lossOf(c: Case): (reps: tf.Tensor2D[]) => tf.Scalar {
 export function checkCase(c: Case): void {
   const build = (k: number): TestEncoder => {
     const spec = c.encoders[k] as Case['encoders'][0];
-    return testMlp({ widths: [c.inputWidth, ...spec.hidden, c.repWidth], activation: spec.activation, normalize: spec.normalize, seed: c.seed + k });
+    return testMlp({
+      widths: [c.inputWidth, ...spec.hidden, c.repWidth],
+      activation: spec.activation,
+      normalize: spec.normalize,
+      seed: c.seed + k,
+    });
   };
   const first = build(0);
   const owned = [first];

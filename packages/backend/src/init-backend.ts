@@ -130,7 +130,10 @@ export async function initBackend(options: InitBackendOptions | BackendPreferenc
     const name = await useTensorflow(load, skipped);
     if (name !== undefined) return { backend: 'tensorflow', package: name, skipped, fixes: [] };
     if (preference === 'tensorflow') {
-      throw new BackendError('BACKEND_UNAVAILABLE', `initBackend: the 'tensorflow' backend cannot load: ${skipped.map((s) => s.reason).join(' ')}`);
+      throw new BackendError(
+        'BACKEND_UNAVAILABLE',
+        `initBackend: the 'tensorflow' backend cannot load: ${skipped.map((s) => s.reason).join(' ')}`,
+      );
     }
   }
   if (preference === 'auto' || preference === 'wasm') {
@@ -144,7 +147,10 @@ export async function initBackend(options: InitBackendOptions | BackendPreferenc
       return { backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm', skipped, fixes };
     } catch (error) {
       if (preference === 'wasm') {
-        throw new BackendError('BACKEND_UNAVAILABLE', `initBackend: the wasm backend cannot load: ${error instanceof Error ? error.message : String(error)}`);
+        throw new BackendError(
+          'BACKEND_UNAVAILABLE',
+          `initBackend: the wasm backend cannot load: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
       skipped.push({ name: '@tensorflow/tfjs-backend-wasm', reason: describeFailure('@tensorflow/tfjs-backend-wasm', error) });
     }

@@ -38,7 +38,11 @@ const cases = fc
 /** x of shape [rows, ...inner] with small integer values (exact in float32 whatever the order of the sum). */
 function inputs(c: Case): { x: tf.Tensor; ids: tf.Tensor1D } {
   const size = c.ids.length * c.inner.reduce((a, b) => a * b, 1);
-  const x = tf.tensor(Array.from({ length: size }, (_, k) => ((k * 7919) % 23) - 11), [c.ids.length, ...c.inner], c.dtype);
+  const x = tf.tensor(
+    Array.from({ length: size }, (_, k) => ((k * 7919) % 23) - 11),
+    [c.ids.length, ...c.inner],
+    c.dtype,
+  );
   return { x, ids: tf.tensor1d(c.ids, 'int32') };
 }
 
@@ -85,9 +89,20 @@ describe('UnsortedSegmentSum (scatter-add)', () => {
   test('gives the embedding gradient on wasm: rows of the table each id picked, summed', () => {
     const table = tf.zeros([5, 2]);
     const ids = tf.tensor1d([1, 3, 1, 4], 'int32');
-    const dy = tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]);
+    const dy = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+    ]);
     const g = tf.grad((t: tf.Tensor) => tf.gather(t, ids))(table, dy);
-    expect(g.arraySync()).toEqual([[0, 0], [6, 8], [0, 0], [3, 4], [7, 8]]);
+    expect(g.arraySync()).toEqual([
+      [0, 0],
+      [6, 8],
+      [0, 0],
+      [3, 4],
+      [7, 8],
+    ]);
     tf.dispose([table, ids, dy, g]);
   });
 

@@ -52,7 +52,10 @@ export const cpuSegmentSum: tf.KernelConfig = {
   kernelName: 'UnsortedSegmentSum',
   backendName: 'cpu',
   kernelFunc: (args) => {
-    const cpu = args.backend as tf.KernelBackend & { data: { get(id: tf.DataId): { values: Values } }; makeTensorInfo(shape: number[], dtype: tf.DataType, values: Values): tf.TensorInfo };
+    const cpu = args.backend as tf.KernelBackend & {
+      data: { get(id: tf.DataId): { values: Values } };
+      makeTensorInfo(shape: number[], dtype: tf.DataType, values: Values): tf.TensorInfo;
+    };
     const { x, segmentIds, numSegments, shape } = unpack(args);
     const size = shape.reduce((a, b) => a * b, 1);
     const out = x.dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);

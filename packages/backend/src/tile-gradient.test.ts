@@ -30,7 +30,13 @@ describe('Tile gradient', () => {
       const shape = dims.map((d) => d.size);
       const reps = dims.map((d) => d.rep);
       const x = tf.randomNormal(shape, 0, 1, 'float32', 1);
-      const w = tf.randomNormal(shape.map((s, i) => s * (reps[i] as number)), 0, 1, 'float32', 2);
+      const w = tf.randomNormal(
+        shape.map((s, i) => s * (reps[i] as number)),
+        0,
+        1,
+        'float32',
+        2,
+      );
       const ours = await tileGrad(tileGradient, x, reps, w);
       const theirs = await tileGrad(stock, x, reps, w);
       expectClose(ours.g, theirs.g, 1e-6, `shape [${shape}] reps [${reps}]`);

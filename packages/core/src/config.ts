@@ -95,7 +95,10 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
     'INVALID_OPTION',
     () => `GradCache: replayTolerance must be a number ≥ 0 or false, got ${describe(replayTolerance)}.`,
   );
-  for (const [name, hook] of [['splitInput', config.splitInput], ['getRep', config.getRep]] as const) {
+  for (const [name, hook] of [
+    ['splitInput', config.splitInput],
+    ['getRep', config.getRep],
+  ] as const) {
     check(
       hook === undefined || typeof hook === 'function',
       'INVALID_OPTION',
@@ -131,7 +134,10 @@ function checkEncoder(encoder: Encoder | undefined, i: number): asserts encoder 
       `GradCache: encoder ${i} ('${encoder.name}') has no trainable variables; list the variables ` +
       'its encode reads in trainableVariables (functionEncoder: variables).',
   );
-  for (const [field, list] of [['trainableVariables', trainableVariables], ['stateVariables', stateVariables ?? []]] as const) {
+  for (const [field, list] of [
+    ['trainableVariables', trainableVariables],
+    ['stateVariables', stateVariables ?? []],
+  ] as const) {
     check(
       Array.isArray(list),
       'INVALID_ENCODER',

@@ -84,11 +84,17 @@ describe('GradCacheError', () => {
 
   test('INVALID_REP when an encoder returns the wrong rank or the wrong number of rows', () => {
     const w = tf.variable(tf.ones([3, 2]), true);
-    const rank3 = functionEncoder({ name: 'rank3', variables: [w], encode: (x) => tf.expandDims(tf.matMul(x as tf.Tensor2D, w), 1) as unknown as tf.Tensor2D });
+    const rank3 = functionEncoder({
+      name: 'rank3',
+      variables: [w],
+      encode: (x) => tf.expandDims(tf.matMul(x as tf.Tensor2D, w), 1) as unknown as tf.Tensor2D,
+    });
     const oneRow = functionEncoder({ name: 'pooled', variables: [w], encode: (x) => tf.sum(tf.matMul(x as tf.Tensor2D, w), 0, true) });
     const record = functionEncoder({ name: 'record', variables: [w], encode: (x) => ({ rep: tf.matMul(x as tf.Tensor2D, w) }) });
     const x = tf.ones([4, 3]);
-    expect(expectError('INVALID_REP', () => make({ encoders: [rank3] }).computeGradients([x]))).toMatch(/shape \[2, 1, 2\] for chunk 0 of 2 rows/);
+    expect(expectError('INVALID_REP', () => make({ encoders: [rank3] }).computeGradients([x]))).toMatch(
+      /shape \[2, 1, 2\] for chunk 0 of 2 rows/,
+    );
     expect(expectError('INVALID_REP', () => make({ encoders: [oneRow] }).computeGradients([x]))).toMatch(/shape \[1, 2\]/);
     expect(expectError('INVALID_REP', () => make({ encoders: [record] }).computeGradients([x]))).toMatch(/pass getRep/);
     tf.dispose([w, x]);
@@ -96,9 +102,9 @@ describe('GradCacheError', () => {
 
   test('LOSS_NOT_SCALAR when the loss is not reduced', () => {
     const x = tf.ones([4, 3]);
-    expect(expectError('LOSS_NOT_SCALAR', () => make({ loss: ([r]) => tf.square(r!) as unknown as tf.Scalar }).computeGradients([x]))).toMatch(
-      /returned a float32 tensor of shape \[4, 2\]/,
-    );
+    expect(
+      expectError('LOSS_NOT_SCALAR', () => make({ loss: ([r]) => tf.square(r!) as unknown as tf.Scalar }).computeGradients([x])),
+    ).toMatch(/returned a float32 tensor of shape \[4, 2\]/);
     x.dispose();
   });
 
@@ -114,7 +120,10 @@ describe('GradCacheError', () => {
         return tf.matMul(x as tf.Tensor2D, w);
       },
     });
-    const x = tf.tensor2d([[1, 2, NaN], [1, 1, 1]]);
+    const x = tf.tensor2d([
+      [1, 2, NaN],
+      [1, 1, 1],
+    ]);
     const cache = make({ encoders: [counting], chunkSize: 1 });
     const optimizer = tf.train.sgd(0.1);
     expect(expectError('LOSS_NOT_FINITE', () => cache.step(optimizer, [x]))).toMatch(/the loss is NaN; no gradient was applied/);

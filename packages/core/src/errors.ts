@@ -47,11 +47,7 @@ export class GradCacheError extends Error {
 }
 
 /** Throws a GradCacheError when `condition` is false; the message is built only then. */
-export function check(
-  condition: boolean,
-  code: GradCacheErrorCode,
-  message: () => string,
-): asserts condition {
+export function check(condition: boolean, code: GradCacheErrorCode, message: () => string): asserts condition {
   if (!condition) throw new GradCacheError(code, message());
 }
 
@@ -78,9 +74,7 @@ export function describe(value: unknown): string {
 /** Whether `value` is a Promise or another thenable. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
+    (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
   );
 }
 

@@ -27,7 +27,5 @@ export function functionEncoder<I extends Batch = Batch>(spec: FunctionEncoderSp
     trainableVariables: spec.variables,
     encode: spec.encode,
   };
-  return spec.stateVariables === undefined
-    ? encoder
-    : { ...encoder, stateVariables: spec.stateVariables };
+  return spec.stateVariables === undefined ? encoder : { ...encoder, stateVariables: spec.stateVariables };
 }

@@ -25,18 +25,11 @@ function fullBatchGrads(
   loss: (reps: tf.Tensor2D[]) => tf.Scalar,
   variables: tf.Variable[],
 ): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-  return tf.variableGrads(
-    () => loss(encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }) as tf.Tensor2D)),
-    variables,
-  );
+  return tf.variableGrads(() => loss(encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }) as tf.Tensor2D)), variables);
 }
 
 /** Runs computeGradients and the full-batch reference, compares them, frees everything. */
-function expectMatchesFullBatch(
-  cache: GradCache,
-  inputs: readonly Batch[],
-  loss: (reps: tf.Tensor2D[]) => tf.Scalar,
-): void {
+function expectMatchesFullBatch(cache: GradCache, inputs: readonly Batch[], loss: (reps: tf.Tensor2D[]) => tf.Scalar): void {
   const { loss: value, grads } = cache.computeGradients(inputs);
   const ref = fullBatchGrads(cache.encoders, inputs, loss, cache.variables);
   expectClose(value, ref.value, 1e-5, 'loss');
@@ -236,7 +229,15 @@ describe('GradCache', () => {
         return m;
       });
       const { grads } = tf.variableGrads(
-        () => tf.sum(tf.square(tf.concat(chunks.map((c, j) => tf.matMul(tf.add(c, seen[j]!), w)), 0))),
+        () =>
+          tf.sum(
+            tf.square(
+              tf.concat(
+                chunks.map((c, j) => tf.matMul(tf.add(c, seen[j]!), w)),
+                0,
+              ),
+            ),
+          ),
         [w],
       );
       return { m, g: grads[w.name] as tf.Tensor };
@@ -297,7 +298,10 @@ describe('GradCache', () => {
       const g2 = run();
       const ref = tf.variableGrads(() => {
         const reps = [0, 1, 2].map((j) =>
-          withSeededRandom(chunkSeed(7, 0, 0, j), () => enc.encode(tf.slice(x, 2 * j, Math.min(2, 5 - 2 * j)), { training: true }) as tf.Tensor2D),
+          withSeededRandom(
+            chunkSeed(7, 0, 0, j),
+            () => enc.encode(tf.slice(x, 2 * j, Math.min(2, 5 - 2 * j)), { training: true }) as tf.Tensor2D,
+          ),
         );
         return loss([tf.concat(reps, 0)]);
       }, [w]);
@@ -338,8 +342,7 @@ describe('GradCache', () => {
       const q = testMlp({ widths: [32, 256, 256, 16], seed: 26 });
       const d = testMlp({ widths: [32, 256, 256, 16], seed: 27 });
       const inputs = pair(64, 32);
-      const peak = async (f: () => tf.TensorContainer): Promise<number> =>
-        (await measureMemory(() => tf.dispose(f()))).peakBytes;
+      const peak = async (f: () => tf.TensorContainer): Promise<number> => (await measureMemory(() => tf.dispose(f()))).peakBytes;
       const full = await peak(() => fullBatchGrads([q, d], inputs, pairLoss, [...q.trainableVariables, ...d.trainableVariables]));
       const cached: number[] = [];
       for (const chunkSize of [64, 32, 16, 8]) {

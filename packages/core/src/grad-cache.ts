@@ -7,7 +7,6 @@ import { snapshotState } from './state-snapshot.js';
 import { discardTape } from './tape.js';
 import type { Batch, Encoder } from './types.js';
 
-
 /**
  * The result of `computeGradients`; the caller owns and disposes every tensor in it
  * (`tf.dispose(result)` does both). A type, not an interface, so that it is a `tf.TensorContainer`.
@@ -172,7 +171,9 @@ export class GradCache<E = unknown> {
     const initialState = snapshotState(stateVariables);
     try {
       return tf.tidy(() => {
-        const plans = inputs.map((batch, i) => planChunks(batch, rows[i] as number, this.chunkSize[i] as number, i, this.config.splitInput));
+        const plans = inputs.map((batch, i) =>
+          planChunks(batch, rows[i] as number, this.chunkSize[i] as number, i, this.config.splitInput),
+        );
         const reps = plans.map((plan, i) => this.forwardNoGrad(plan, i, step));
         const finalState = snapshotState(stateVariables);
         try {
@@ -332,7 +333,8 @@ export class GradCache<E = unknown> {
     check(
       output instanceof tf.Tensor,
       'INVALID_REP',
-      () => `GradCache: encoder ${i} ('${encoder.name}') returned ${describe(output)} instead of a tensor; pass getRep to pick or pool the rep from it.`,
+      () =>
+        `GradCache: encoder ${i} ('${encoder.name}') returned ${describe(output)} instead of a tensor; pass getRep to pick or pool the rep from it.`,
     );
     return output as tf.Tensor2D;
   }

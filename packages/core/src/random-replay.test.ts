@@ -31,7 +31,13 @@ describe('withSeededRandom', () => {
 
 describe('chunkSeed', () => {
   test('differs for every seed, step, encoder and chunk', () => {
-    const seeds = new Set([chunkSeed(1, 0, 0, 0), chunkSeed(2, 0, 0, 0), chunkSeed(1, 1, 0, 0), chunkSeed(1, 0, 1, 0), chunkSeed(1, 0, 0, 1)]);
+    const seeds = new Set([
+      chunkSeed(1, 0, 0, 0),
+      chunkSeed(2, 0, 0, 0),
+      chunkSeed(1, 1, 0, 0),
+      chunkSeed(1, 0, 1, 0),
+      chunkSeed(1, 0, 0, 1),
+    ]);
     expect(seeds.size).toBe(5);
   });
 });

@@ -85,10 +85,15 @@ describe('non-finite gradients', () => {
 
   test('step refuses them with GRADS_NOT_FINITE and applies nothing', () => {
     const { w, encoder } = sqrtEncoder();
-    const x = tf.tensor2d([[0, 0, 0], [1, 1, 1]]);
+    const x = tf.tensor2d([
+      [0, 0, 0],
+      [1, 1, 1],
+    ]);
     const cache = new GradCache({ encoders: [encoder], chunkSize: 1, loss: sumSquares });
     const optimizer = tf.train.sgd(0.1);
-    expect(expectError('GRADS_NOT_FINITE', () => cache.step(optimizer, [x]))).toMatch(/gradients of .* hold NaN or Infinity .* nothing was applied/);
+    expect(expectError('GRADS_NOT_FINITE', () => cache.step(optimizer, [x]))).toMatch(
+      /gradients of .* hold NaN or Infinity .* nothing was applied/,
+    );
     expect(values(w)).toEqual([1, 1, 1, 1, 1, 1]);
     optimizer.dispose();
     tf.dispose([w, x]);
@@ -96,7 +101,10 @@ describe('non-finite gradients', () => {
 
   test('computeGradients names them in nonFinite, and leaves nonFinite empty otherwise', () => {
     const { w, encoder } = sqrtEncoder();
-    const zero = tf.tensor2d([[0, 0, 0], [1, 1, 1]]);
+    const zero = tf.tensor2d([
+      [0, 0, 0],
+      [1, 1, 1],
+    ]);
     const ones = tf.ones([2, 3]);
     const cache = new GradCache({ encoders: [encoder], chunkSize: 1, loss: sumSquares });
     expectNoLeaks(() => {
@@ -116,10 +124,9 @@ describe('synchronous encode and loss', () => {
     const asyncEncoder = {
       name: 'async',
       trainableVariables: [w],
-      encode: async (x: Batch) => {
+      encode: async (_: Batch): Promise<tf.Tensor2D> => {
         await Promise.resolve();
         throw new Error('rejected later');
-        return x as tf.Tensor2D; // unreachable; the type of an async encoder
       },
     } as unknown as Encoder;
     const unhandled: unknown[] = [];
@@ -140,7 +147,11 @@ describe('synchronous encode and loss', () => {
   test('an async loss gives NOT_SYNCHRONOUS', () => {
     const { w, encoder } = linear(3);
     const x = tf.ones([2, 3]);
-    const cache = new GradCache({ encoders: [encoder], chunkSize: 2, loss: (async () => tf.scalar(0)) as unknown as GradCacheConfig['loss'] });
+    const cache = new GradCache({
+      encoders: [encoder],
+      chunkSize: 2,
+      loss: (async () => tf.scalar(0)) as unknown as GradCacheConfig['loss'],
+    });
     expect(expectError('NOT_SYNCHRONOUS', () => cache.computeGradients([x]))).toMatch(/the loss returned a Promise/);
     tf.dispose([w, x]);
   });
@@ -166,7 +177,14 @@ describe('inputs and variables are never the engine to free', () => {
   });
 
   test('an encoder returning a variable leaves it registered and gets its gradient', () => {
-    const table = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), true, 'table_rep');
+    const table = tf.variable(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+      true,
+      'table_rep',
+    );
     const lookup = functionEncoder({ name: 'table', variables: [table], encode: () => table as unknown as tf.Tensor2D });
     const x = tf.ones([2, 1]);
     const cache = new GradCache({ encoders: [lookup], chunkSize: 2, loss: sumSquares, lossVariables: 'none' });
@@ -218,8 +236,12 @@ describe('replay checks', () => {
     const message = expectError('REPLAY_DRIFT', () =>
       new GradCache({ encoders: [counter], chunkSize: 2, loss: sumSquares }).computeGradients([x]),
     );
-    expect(message).toMatch(/encoder 0 \('counter'\) gave other values when re-encoding chunk 0 .*\(max difference \d\.\d\de-1 of the largest \|rep\|/);
-    expectNoLeaks(() => tf.dispose(new GradCache({ encoders: [counter], chunkSize: 2, loss: sumSquares, replayTolerance: false }).computeGradients([x])));
+    expect(message).toMatch(
+      /encoder 0 \('counter'\) gave other values when re-encoding chunk 0 .*\(max difference \d\.\d\de-1 of the largest \|rep\|/,
+    );
+    expectNoLeaks(() =>
+      tf.dispose(new GradCache({ encoders: [counter], chunkSize: 2, loss: sumSquares, replayTolerance: false }).computeGradients([x])),
+    );
     tf.dispose([w, x]);
   });
 
@@ -273,10 +295,31 @@ describe('typed errors for malformed configs, encoders and losses', () => {
     ['a null config', null, 'INVALID_CONFIG', /config must be an object .* got null/],
     ['null encoders', bad({ encoders: null }), 'NO_ENCODERS', /got null/],
     ['a null encoder', bad({ encoders: [null] }), 'INVALID_ENCODER', /encoders\[0\] must be an Encoder .* got null/],
-    ['a sparse encoders array', bad({ encoders: [encoder, , encoder] }), 'INVALID_ENCODER', /encoders\[1\] must be an Encoder .* got undefined/],
-    ['an encoder without encode', bad({ encoders: [{ name: 'x', trainableVariables: [w] }] }), 'INVALID_ENCODER', /an object with keys name, trainableVariables/],
-    ['a plain tensor in trainableVariables', bad({ encoders: [{ ...encoder, trainableVariables: [tf.ones([1])] }] }), 'INVALID_ENCODER', /trainableVariables\[0\] must be a tf.Variable, got a float32 tensor/],
-    ['a plain tensor in stateVariables', bad({ encoders: [{ ...encoder, stateVariables: [tf.ones([1])] }] }), 'INVALID_ENCODER', /stateVariables\[0\] must be a tf.Variable/],
+    [
+      'a sparse encoders array',
+      // biome-ignore lint/suspicious/noSparseArray: the malformed input under test
+      bad({ encoders: [encoder, , encoder] }),
+      'INVALID_ENCODER',
+      /encoders\[1\] must be an Encoder .* got undefined/,
+    ],
+    [
+      'an encoder without encode',
+      bad({ encoders: [{ name: 'x', trainableVariables: [w] }] }),
+      'INVALID_ENCODER',
+      /an object with keys name, trainableVariables/,
+    ],
+    [
+      'a plain tensor in trainableVariables',
+      bad({ encoders: [{ ...encoder, trainableVariables: [tf.ones([1])] }] }),
+      'INVALID_ENCODER',
+      /trainableVariables\[0\] must be a tf.Variable, got a float32 tensor/,
+    ],
+    [
+      'a plain tensor in stateVariables',
+      bad({ encoders: [{ ...encoder, stateVariables: [tf.ones([1])] }] }),
+      'INVALID_ENCODER',
+      /stateVariables\[0\] must be a tf.Variable/,
+    ],
     ['a loss that is not a function', bad({ loss: 'infoNCE' }), 'INVALID_LOSS', /loss must be a function .* got "infoNCE"/],
     ['a bad lossVariables', bad({ lossVariables: 'all' }), 'INVALID_OPTION', /lossVariables must be 'auto', 'none' or an array/],
     ['a negative replayTolerance', bad({ replayTolerance: -1 }), 'INVALID_OPTION', /replayTolerance must be a number ≥ 0 or false/],
@@ -348,18 +391,25 @@ describe('typed errors for malformed configs, encoders and losses', () => {
       fc.constant(() => 1),
     );
     fc.assert(
-      fc.property(fc.constantFrom('encoders', 'chunkSize', 'loss', 'seed', 'lossVariables', 'replayTolerance', 'splitInput', 'getRep'), anything, (key, value) => {
-        const x = tf.ones([2, 3]);
-        expectNoLeaks(() => {
-          try {
-            const cache = new GradCache(bad({ [key]: value }));
-            tf.dispose(cache.computeGradients([x]));
-          } catch (error) {
-            expect(error).toBeInstanceOf(GradCacheError);
-          }
-        }, `${key} = ${String(value)}`);
-        x.dispose();
-      }),
+      fc.property(
+        fc.constantFrom('encoders', 'chunkSize', 'loss', 'seed', 'lossVariables', 'replayTolerance', 'splitInput', 'getRep'),
+        anything,
+        (key, value) => {
+          const x = tf.ones([2, 3]);
+          expectNoLeaks(
+            () => {
+              try {
+                const cache = new GradCache(bad({ [key]: value }));
+                tf.dispose(cache.computeGradients([x]));
+              } catch (error) {
+                expect(error).toBeInstanceOf(GradCacheError);
+              }
+            },
+            `${key} = ${String(value)}`,
+          );
+          x.dispose();
+        },
+      ),
       { numRuns: 150, seed: 8 },
     );
   });

@@ -8,7 +8,11 @@ beforeAll(() => useBackend('cpu'));
 
 describe('chunkRanges', () => {
   test('covers the batch with full chunks and one short last chunk', () => {
-    expect(chunkRanges(10, 4)).toEqual([{ begin: 0, size: 4 }, { begin: 4, size: 4 }, { begin: 8, size: 2 }]);
+    expect(chunkRanges(10, 4)).toEqual([
+      { begin: 0, size: 4 },
+      { begin: 4, size: 4 },
+      { begin: 8, size: 2 },
+    ]);
     expect(chunkRanges(3, 8)).toEqual([{ begin: 0, size: 3 }]);
     expect(chunkRanges(1, 1)).toEqual([{ begin: 0, size: 1 }]);
   });
@@ -34,11 +38,27 @@ describe('batchSize', () => {
 
 describe('splitInput', () => {
   test('splits every tensor of a record batch into aligned chunks, in order', () => {
-    const ids = tf.tensor2d([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]);
+    const ids = tf.tensor2d([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+      [5, 5],
+    ]);
     const mask = tf.tensor1d([1, 0, 1, 0, 1]);
     expectNoLeaks(() => {
       const chunks = splitInput({ ids, mask }, 2) as { ids: tf.Tensor; mask: tf.Tensor }[];
-      expect(chunks.map((c) => c.ids.arraySync())).toEqual([[[1, 1], [2, 2]], [[3, 3], [4, 4]], [[5, 5]]]);
+      expect(chunks.map((c) => c.ids.arraySync())).toEqual([
+        [
+          [1, 1],
+          [2, 2],
+        ],
+        [
+          [3, 3],
+          [4, 4],
+        ],
+        [[5, 5]],
+      ]);
       expect(chunks.map((c) => c.mask.arraySync())).toEqual([[1, 0], [1, 0], [1]]);
       chunks.forEach((c) => tf.dispose([c.ids, c.mask]));
     }, 'splitInput');

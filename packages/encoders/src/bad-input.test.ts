@@ -42,7 +42,9 @@ describe('loadModel refuses broken files with INVALID_FILE and leaves nothing al
     const dir = await savedModel();
     const weights = await readFile(join(dir, 'weights.bin'));
     await writeFile(join(dir, 'weights.bin'), weights.subarray(0, weights.length - 8));
-    expect(await expectEncoderError('INVALID_FILE', () => loadModel(dir))).toMatch(/hold 84 bytes but the manifest describes 92; the file is truncated/);
+    expect(await expectEncoderError('INVALID_FILE', () => loadModel(dir))).toMatch(
+      /hold 84 bytes but the manifest describes 92; the file is truncated/,
+    );
     await rm(dir, { recursive: true });
   });
 
@@ -95,9 +97,21 @@ describe('WordPieceTokenizer', () => {
 
   test.each([
     ['tokenize(null)', (t: WordPieceTokenizer) => t.tokenize(null as unknown as string), /tokenize: text must be a string, got null/],
-    ['encode([null])', (t: WordPieceTokenizer) => t.encode([null as unknown as string], { maxLength: 4 }), /encode: texts\[0\] must be a string, got null/],
-    ['encode(undefined)', (t: WordPieceTokenizer) => t.encode(undefined as unknown as string, { maxLength: 4 }), /encode: texts must be a string or an array/],
-    ['fromCorpus([1])', () => WordPieceTokenizer.fromCorpus([1 as unknown as string]), /fromCorpus: texts\[0\] must be a string, got number/],
+    [
+      'encode([null])',
+      (t: WordPieceTokenizer) => t.encode([null as unknown as string], { maxLength: 4 }),
+      /encode: texts\[0\] must be a string, got null/,
+    ],
+    [
+      'encode(undefined)',
+      (t: WordPieceTokenizer) => t.encode(undefined as unknown as string, { maxLength: 4 }),
+      /encode: texts must be a string or an array/,
+    ],
+    [
+      'fromCorpus([1])',
+      () => WordPieceTokenizer.fromCorpus([1 as unknown as string]),
+      /fromCorpus: texts\[0\] must be a string, got number/,
+    ],
   ])('%s gives INVALID_OPTION', async (_, f, pattern) => {
     const tokenizer = WordPieceTokenizer.fromCorpus(['a small corpus', 'a second text'], { vocabSize: 40 });
     expect(await expectEncoderError('INVALID_OPTION', () => f(tokenizer))).toMatch(pattern);

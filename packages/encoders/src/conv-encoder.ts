@@ -21,10 +21,11 @@ export interface ConvEncoderOptions {
   name?: string;
 }
 
-
 /** conv → BatchNorm (→ ReLU). Biases are left out: BatchNorm's beta does their job. */
 function convBn(x: tfl.SymbolicTensor, filters: number, kernelSize: number, strides: number, relu: boolean): tfl.SymbolicTensor {
-  const conv = tfl.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: 'heNormal' }).apply(x) as tfl.SymbolicTensor;
+  const conv = tfl.layers
+    .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: 'heNormal' })
+    .apply(x) as tfl.SymbolicTensor;
   const bn = tfl.layers.batchNormalization({ momentum: 0.9 }).apply(conv) as tfl.SymbolicTensor;
   return relu ? (tfl.layers.reLU().apply(bn) as tfl.SymbolicTensor) : bn;
 }
@@ -56,11 +57,19 @@ export function convEncoder(options: ConvEncoderOptions): { model: tfl.LayersMod
     'INVALID_OPTION',
     () => `convEncoder: inputShape must be [height, width, channels] of positive integers, got [${inputShape.join(', ')}].`,
   );
-  check(widths.length > 0 && widths.every((w) => Number.isInteger(w) && w > 0), 'INVALID_OPTION', () => `convEncoder: widths must be positive integers, got [${widths.join(', ')}].`);
+  check(
+    widths.length > 0 && widths.every((w) => Number.isInteger(w) && w > 0),
+    'INVALID_OPTION',
+    () => `convEncoder: widths must be positive integers, got [${widths.join(', ')}].`,
+  );
   for (const [name, value] of Object.entries({ outputDim, maxStageSize })) {
     check(Number.isInteger(value) && value > 0, 'INVALID_OPTION', () => `convEncoder: ${name} must be a positive integer, got ${value}.`);
   }
-  check(Number.isInteger(blocksPerStage) && blocksPerStage > 0, 'INVALID_OPTION', () => `convEncoder: blocksPerStage must be a positive integer, got ${blocksPerStage}.`);
+  check(
+    Number.isInteger(blocksPerStage) && blocksPerStage > 0,
+    'INVALID_OPTION',
+    () => `convEncoder: blocksPerStage must be a positive integer, got ${blocksPerStage}.`,
+  );
   const input = tfl.input({ shape: [height, width, channels], name: 'image' });
   let x = convBn(input, widths[0] as number, 3, 2, true);
   for (let side = Math.ceil(Math.max(height, width) / 2); side > maxStageSize; side = Math.ceil(side / 2)) {

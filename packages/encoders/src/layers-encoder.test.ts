@@ -44,7 +44,9 @@ describe('layersEncoder', () => {
   test('pools a sequence output with getRep, which also sees the input', () => {
     const input = tfl.input({ shape: [6, 4], name: 'tokens' });
     const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 3 }).apply(input) as tfl.SymbolicTensor });
-    const encoder = layersEncoder(model, { getRep: (out, batch) => tf.add(tf.mean(out as tf.Tensor, 1), tf.zeros([(batch as tf.Tensor).shape[0] as number, 1])) });
+    const encoder = layersEncoder(model, {
+      getRep: (out, batch) => tf.add(tf.mean(out as tf.Tensor, 1), tf.zeros([(batch as tf.Tensor).shape[0] as number, 1])),
+    });
     const x = tf.ones([2, 6, 4]);
     const rep = encoder.encode(x, { training: false });
     expect(rep.shape).toEqual([2, 3]);
@@ -60,12 +62,18 @@ describe('layersEncoder', () => {
     model.trainable = true;
     const encoder = layersEncoder(model);
     const x = tf.ones([2, 3]);
-    expectNoLeaks(() => expect(() => encoder.encode({ left: x, middle: x }, { training: false })).toThrow(/the batch key "middle" names no model input; the inputs are "left", "right"/));
+    expectNoLeaks(() =>
+      expect(() => encoder.encode({ left: x, middle: x }, { training: false })).toThrow(
+        /the batch key "middle" names no model input; the inputs are "left", "right"/,
+      ),
+    );
     const seq = tfl.input({ shape: [6, 4] });
     const seqModel = tfl.model({ inputs: seq, outputs: tfl.layers.dense({ units: 3 }).apply(seq) as tfl.SymbolicTensor });
     const seqEncoder = layersEncoder(seqModel);
     const tokens = tf.ones([2, 6, 4]);
-    expect(() => tf.tidy(() => seqEncoder.encode(tokens, { training: false }))).toThrow(/the rep must be a \[rows, d\] tensor, got shape \[2, 6, 3\] \(pass getRep to pool it\)/);
+    expect(() => tf.tidy(() => seqEncoder.encode(tokens, { training: false }))).toThrow(
+      /the rep must be a \[rows, d\] tensor, got shape \[2, 6, 3\] \(pass getRep to pool it\)/,
+    );
     tf.dispose([x, tokens]);
     model.dispose();
     seqModel.dispose();

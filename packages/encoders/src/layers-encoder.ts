@@ -34,11 +34,20 @@ function modelInputs(model: tfl.LayersModel, batch: Batch, name: string): tf.Ten
   const inputNames = inputNamesOf(model);
   const expected = inputNames.length;
   if (batch instanceof tf.Tensor) {
-    check(expected === 1, 'INPUT_COUNT', () => `layersEncoder('${name}'): the model takes ${expected} inputs (${inputNames.join(', ')}) but got one tensor; pass an array or a record.`);
+    check(
+      expected === 1,
+      'INPUT_COUNT',
+      () =>
+        `layersEncoder('${name}'): the model takes ${expected} inputs (${inputNames.join(', ')}) but got one tensor; pass an array or a record.`,
+    );
     return batch;
   }
   if (Array.isArray(batch)) {
-    check(batch.length === expected, 'INPUT_COUNT', () => `layersEncoder('${name}'): the model takes ${expected} inputs (${inputNames.join(', ')}) but got ${batch.length} tensors.`);
+    check(
+      batch.length === expected,
+      'INPUT_COUNT',
+      () => `layersEncoder('${name}'): the model takes ${expected} inputs (${inputNames.join(', ')}) but got ${batch.length} tensors.`,
+    );
     return expected === 1 ? (batch[0] as tf.Tensor) : [...(batch as readonly tf.Tensor[])];
   }
   const record = batch as Readonly<Record<string, tf.Tensor>>;
@@ -46,12 +55,17 @@ function modelInputs(model: tfl.LayersModel, batch: Batch, name: string): tf.Ten
     check(
       inputNames.includes(key),
       'UNKNOWN_INPUT',
-      () => `layersEncoder('${name}'): the batch key "${key}" names no model input; the inputs are ${inputNames.map((n) => `"${n}"`).join(', ')}.`,
+      () =>
+        `layersEncoder('${name}'): the batch key "${key}" names no model input; the inputs are ${inputNames.map((n) => `"${n}"`).join(', ')}.`,
     );
   }
   const ordered = inputNames.map((input) => {
     const t = record[input];
-    check(t !== undefined, 'INPUT_COUNT', () => `layersEncoder('${name}'): the batch has no "${input}" (the model's inputs are ${inputNames.join(', ')}).`);
+    check(
+      t !== undefined,
+      'INPUT_COUNT',
+      () => `layersEncoder('${name}'): the batch has no "${input}" (the model's inputs are ${inputNames.join(', ')}).`,
+    );
     return t;
   });
   return expected === 1 ? (ordered[0] as tf.Tensor) : ordered;
@@ -74,7 +88,8 @@ export function layersEncoder(model: tfl.LayersModel, options: LayersEncoderOpti
   check(
     trainableVariables.length > 0,
     'NO_TRAINABLE_WEIGHTS',
-    () => `layersEncoder: model '${model.name}' has no trainable weights (is it frozen, with trainable = false?); GradCache has nothing to train.`,
+    () =>
+      `layersEncoder: model '${model.name}' has no trainable weights (is it frozen, with trainable = false?); GradCache has nothing to train.`,
   );
   const stateVariables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
   const getRep = options.getRep;

@@ -12,7 +12,9 @@ describe('mlpEncoder', () => {
     const x = tf.randomNormal([3, 6], 0, 1, 'float32', 1);
     const rep = encoder.encode(x, { training: false });
     expect(rep.shape).toEqual([3, 4]);
-    tf.norm(rep, 'euclidean', 1).dataSync().forEach((n) => expect(n).toBeCloseTo(1, 5));
+    tf.norm(rep, 'euclidean', 1)
+      .dataSync()
+      .forEach((n) => expect(n).toBeCloseTo(1, 5));
     tf.dispose([x, rep]);
     model.dispose();
   });
@@ -29,7 +31,7 @@ describe('convEncoder', () => {
     // Stem convs come before the first residual block's add; count the convs with 3×3 kernels and stride 2.
     const stem = model.layers.filter((l) => l.getClassName() === 'Conv2D').slice(0, stemConvs + 1);
     expect(stem.slice(0, stemConvs).every((l) => (l.getConfig()['strides'] as number[])[0] === 2)).toBe(true);
-    expect((stem[stemConvs]?.getConfig()['strides'] as number[])[0]).toBe(1);
+    expect((stem[stemConvs]?.getConfig()['strides'] as number[] | undefined)?.[0]).toBe(1);
     expect(model.outputs[0]?.shape).toEqual([null, 16]);
     model.dispose();
   });

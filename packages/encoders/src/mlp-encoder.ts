@@ -29,8 +29,16 @@ export interface MlpEncoderOptions {
  */
 export function mlpEncoder(options: MlpEncoderOptions): { model: tfl.LayersModel; encoder: LayersEncoder } {
   const { inputDim, widths, activation = 'relu', dropout = 0, normalize = false } = options;
-  check(Number.isInteger(inputDim) && inputDim > 0, 'INVALID_OPTION', () => `mlpEncoder: inputDim must be a positive integer, got ${inputDim}.`);
-  check(widths.length > 0 && widths.every((w) => Number.isInteger(w) && w > 0), 'INVALID_OPTION', () => `mlpEncoder: widths must be positive integers, got [${widths.join(', ')}].`);
+  check(
+    Number.isInteger(inputDim) && inputDim > 0,
+    'INVALID_OPTION',
+    () => `mlpEncoder: inputDim must be a positive integer, got ${inputDim}.`,
+  );
+  check(
+    widths.length > 0 && widths.every((w) => Number.isInteger(w) && w > 0),
+    'INVALID_OPTION',
+    () => `mlpEncoder: widths must be positive integers, got [${widths.join(', ')}].`,
+  );
   check(dropout >= 0 && dropout < 1, 'INVALID_OPTION', () => `mlpEncoder: dropout must be in [0, 1), got ${dropout}.`);
   const model = tfl.sequential({ name: options.name ?? 'mlp_encoder' });
   widths.forEach((units, k) => {

@@ -42,7 +42,8 @@ export async function saveModel(model: tfl.LayersModel, directory: string): Prom
 /** Bytes a weights manifest entry takes in the weights file (float32/int32: 4, bool: 1; quantized: its own size). */
 function weightBytes(spec: tf.io.WeightsManifestEntry): number {
   const size = spec.shape.reduce((a, b) => a * b, 1);
-  if (spec.quantization !== undefined) return size * (spec.quantization.dtype === 'float16' || spec.quantization.dtype === 'uint16' ? 2 : 1);
+  if (spec.quantization !== undefined)
+    return size * (spec.quantization.dtype === 'float16' || spec.quantization.dtype === 'uint16' ? 2 : 1);
   return size * (spec.dtype === 'bool' ? 1 : 4);
 }
 
@@ -50,7 +51,10 @@ async function readPart(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new EncoderError('INVALID_FILE', `loadModel: cannot read the ${what} ${path}: ${(error as Error).message}. Was it saved with saveModel?`);
+    throw new EncoderError(
+      'INVALID_FILE',
+      `loadModel: cannot read the ${what} ${path}: ${(error as Error).message}. Was it saved with saveModel?`,
+    );
   }
 }
 
@@ -69,11 +73,22 @@ export async function loadModel(directory: string): Promise<tfl.LayersModel> {
     throw new EncoderError('INVALID_FILE', `loadModel: ${jsonPath} is not JSON: ${(error as Error).message}.`);
   }
   const manifest = json?.weightsManifest;
-  if (typeof json !== 'object' || json === null || typeof json.modelTopology !== 'object' || json.modelTopology === null || !Array.isArray(manifest)) {
-    throw new EncoderError('INVALID_FILE', `loadModel: ${jsonPath} is not a tfjs layers model (it needs modelTopology and weightsManifest).`);
+  if (
+    typeof json !== 'object' ||
+    json === null ||
+    typeof json.modelTopology !== 'object' ||
+    json.modelTopology === null ||
+    !Array.isArray(manifest)
+  ) {
+    throw new EncoderError(
+      'INVALID_FILE',
+      `loadModel: ${jsonPath} is not a tfjs layers model (it needs modelTopology and weightsManifest).`,
+    );
   }
   const buffers = await Promise.all(manifest.flatMap((group) => group.paths.map((p) => readPart(join(directory, p), 'weights file'))));
-  const weightData = tf.io.concatenateArrayBuffers(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+  const weightData = tf.io.concatenateArrayBuffers(
+    buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+  );
   const specs = manifest.flatMap((g) => g.weights);
   const expected = specs.reduce((total, spec) => total + weightBytes(spec), 0);
   if (weightData.byteLength !== expected) {

@@ -35,7 +35,11 @@ describe('textEncoder', () => {
     const { model, encoder } = textEncoder({ vocabSize: tokenizer.vocab.length, maxLength: 16, dim: 8, heads: 2, layers: 1, dropout: 0.5 });
     const batch = tokenizer.encode(corpus, { maxLength: 16 });
     expectNoLeaks(() => {
-      const [a, b, c] = [encoder.encode(batch, { training: false }), encoder.encode(batch, { training: false }), encoder.encode(batch, { training: true })];
+      const [a, b, c] = [
+        encoder.encode(batch, { training: false }),
+        encoder.encode(batch, { training: false }),
+        encoder.encode(batch, { training: true }),
+      ];
       expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
       expect(Array.from(c.dataSync())).not.toEqual(Array.from(a.dataSync()));
       tf.dispose([a, b, c]);

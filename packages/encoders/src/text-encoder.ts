@@ -54,7 +54,8 @@ export function textEncoder(options: TextEncoderOptions): { model: tfl.LayersMod
 
   const inputIds = tfl.input({ shape: [null], dtype: 'int32', name: 'inputIds' });
   const attentionMask = tfl.input({ shape: [null], dtype: 'float32', name: 'attentionMask' });
-  const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(x) as tfl.SymbolicTensor;
+  const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor =>
+    layer.apply(x) as tfl.SymbolicTensor;
   const drop = (x: tfl.SymbolicTensor): tfl.SymbolicTensor => (dropout > 0 ? apply(tfl.layers.dropout({ rate: dropout }), x) : x);
 
   let x = apply(tfl.layers.embedding({ inputDim: vocabSize, outputDim: dim, embeddingsInitializer: 'randomNormal' }), inputIds);
@@ -62,7 +63,10 @@ export function textEncoder(options: TextEncoderOptions): { model: tfl.LayersMod
   for (let block = 0; block < layers; block++) {
     const attended = apply(new MaskedSelfAttention({ heads }), [apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x), attentionMask]);
     x = apply(tfl.layers.add(), [x, drop(attended)]);
-    const hidden = apply(tfl.layers.dense({ units: ffDim, activation: 'gelu' }), apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x));
+    const hidden = apply(
+      tfl.layers.dense({ units: ffDim, activation: 'gelu' }),
+      apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x),
+    );
     x = apply(tfl.layers.add(), [x, drop(apply(tfl.layers.dense({ units: dim }), hidden))]);
   }
   x = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);

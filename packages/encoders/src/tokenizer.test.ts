@@ -19,7 +19,10 @@ describe('WordPieceTokenizer', () => {
     expect(tokenizer.tokenize('playing')).toEqual(['playing']); // a whole word of the corpus, merged
     // An unseen word: its first piece is the longest vocabulary prefix, the rest continuations.
     const pieces = tokenizer.tokenize('players');
-    const longestPrefix = [...'players'].map((_, k) => 'players'.slice(0, k + 1)).filter((p) => tokenizer.vocab.includes(p)).at(-1);
+    const longestPrefix = [...'players']
+      .map((_, k) => 'players'.slice(0, k + 1))
+      .filter((p) => tokenizer.vocab.includes(p))
+      .at(-1);
     expect(pieces[0]).toBe(longestPrefix);
     expect(pieces.slice(1).every((p) => p.startsWith('##'))).toBe(true);
     expect(pieces.map((p) => p.replace(/^##/, '')).join('')).toBe('players');
@@ -41,7 +44,11 @@ describe('WordPieceTokenizer', () => {
     const { inputIds, attentionMask } = tokenizer.encode(['the player', 'playing played plays player playing played'], { maxLength: 6 });
     expect(inputIds.dtype).toBe('int32');
     const ids = inputIds.arraySync();
-    expect(ids[0]).toEqual([2, ...tokenizer.encodeIds('the player').slice(1), ...Array(6 - tokenizer.encodeIds('the player').length).fill(0)]);
+    expect(ids[0]).toEqual([
+      2,
+      ...tokenizer.encodeIds('the player').slice(1),
+      ...Array(6 - tokenizer.encodeIds('the player').length).fill(0),
+    ]);
     expect(ids[1]!.at(-1)).toBe(3); // truncated, still ends with [SEP]
     expect(attentionMask.arraySync()[0]).toEqual(ids[0]!.map((id) => (id === 0 ? 0 : 1)));
     tf.dispose([inputIds, attentionMask]);

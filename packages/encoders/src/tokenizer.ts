@@ -82,10 +82,18 @@ export class WordPieceTokenizer {
 
   /** Learns a vocabulary of at most `vocabSize` pieces from `texts`. */
   static fromCorpus(texts: readonly string[], options: WordPieceTrainingOptions = {}): WordPieceTokenizer {
-    check(Array.isArray(texts), 'INVALID_OPTION', () => `WordPieceTokenizer.fromCorpus: texts must be an array of strings, got ${String(texts)}.`);
+    check(
+      Array.isArray(texts),
+      'INVALID_OPTION',
+      () => `WordPieceTokenizer.fromCorpus: texts must be an array of strings, got ${String(texts)}.`,
+    );
     texts.forEach((text, i) => checkText('WordPieceTokenizer.fromCorpus', text, `texts[${i}]`));
     const { vocabSize = 2000, lowercase = true, minFrequency = 2 } = options;
-    check(Number.isInteger(vocabSize) && vocabSize > SPECIAL_TOKENS.length, 'INVALID_OPTION', () => `WordPieceTokenizer.fromCorpus: vocabSize must be an integer > ${SPECIAL_TOKENS.length}, got ${vocabSize}.`);
+    check(
+      Number.isInteger(vocabSize) && vocabSize > SPECIAL_TOKENS.length,
+      'INVALID_OPTION',
+      () => `WordPieceTokenizer.fromCorpus: vocabSize must be an integer > ${SPECIAL_TOKENS.length}, got ${vocabSize}.`,
+    );
     const counts = new Map<string, number>();
     for (const text of texts) for (const word of preTokenize(text, lowercase)) counts.set(word, (counts.get(word) ?? 0) + 1);
     const words = [...counts].map(([word, count]) => ({ pieces: asPieces([...word]), count }));
@@ -111,7 +119,8 @@ export class WordPieceTokenizer {
       }
       let best: string | undefined;
       let bestCount = minFrequency - 1;
-      for (const [key, count] of pairs) if (count > bestCount || (count === bestCount && best !== undefined && key < best)) [best, bestCount] = [key, count];
+      for (const [key, count] of pairs)
+        if (count > bestCount || (count === bestCount && best !== undefined && key < best)) [best, bestCount] = [key, count];
       if (best === undefined) break;
       const [a, b] = best.split(' ') as [string, string];
       const merged = join(a, b);
@@ -146,9 +155,17 @@ export class WordPieceTokenizer {
   /** A record batch for textEncoder: ids padded with [PAD] or truncated to maxLength, and the mask. */
   encode(texts: string | readonly string[], options: EncodeOptions): TokenizedBatch {
     const { maxLength } = options;
-    check(Number.isInteger(maxLength) && maxLength >= 2, 'INVALID_OPTION', () => `WordPieceTokenizer.encode: maxLength must be an integer ≥ 2 (room for [CLS] and [SEP]), got ${maxLength}.`);
+    check(
+      Number.isInteger(maxLength) && maxLength >= 2,
+      'INVALID_OPTION',
+      () => `WordPieceTokenizer.encode: maxLength must be an integer ≥ 2 (room for [CLS] and [SEP]), got ${maxLength}.`,
+    );
     const list = typeof texts === 'string' ? [texts] : texts;
-    check(Array.isArray(list), 'INVALID_OPTION', () => `WordPieceTokenizer.encode: texts must be a string or an array of strings, got ${String(texts)}.`);
+    check(
+      Array.isArray(list),
+      'INVALID_OPTION',
+      () => `WordPieceTokenizer.encode: texts must be a string or an array of strings, got ${String(texts)}.`,
+    );
     list.forEach((text, i) => checkText('WordPieceTokenizer.encode', text, `texts[${i}]`));
     const ids = new Int32Array(list.length * maxLength).fill(PAD);
     const mask = new Float32Array(list.length * maxLength);

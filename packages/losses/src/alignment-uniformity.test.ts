@@ -11,7 +11,10 @@ describe('alignment', () => {
   test('is the mean ‖z1 − z2‖^α (hand-computed for α = 2 and α = 1)', () => {
     // Differences [1, −1] and [0, 0]: squared norms 2 and 0 → mean 1; norms √2 and 0 → mean √2/2.
     const z1 = tf.eye(2) as tf.Tensor2D;
-    const z2 = tf.tensor2d([[0, 1], [0, 1]]);
+    const z2 = tf.tensor2d([
+      [0, 1],
+      [0, 1],
+    ]);
     expect(first(alignment(z1, z2))).toBeCloseTo(1, 6);
     expect(first(alignment(z1, z2, { alpha: 1 }))).toBeCloseTo(Math.SQRT2 / 2, 6);
     tf.dispose([z1, z2]);
@@ -32,7 +35,11 @@ describe('alignment', () => {
 describe('uniformity', () => {
   test('is log mean over pairs i<j of exp(−t‖z_i − z_j‖²) (hand-computed)', () => {
     // z = [e1, e2, −e1]: squared distances 2, 4, 2 → log((e⁻⁴ + e⁻⁸ + e⁻⁴)/3) at t = 2.
-    const z = tf.tensor2d([[1, 0], [0, 1], [-1, 0]]);
+    const z = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [-1, 0],
+    ]);
     expect(first(uniformity(z))).toBeCloseTo(Math.log((2 * Math.exp(-4) + Math.exp(-8)) / 3), 5);
     z.dispose();
   });

@@ -25,27 +25,50 @@ type Call = (reps: unknown[], options: unknown) => tf.Scalar;
 /** Every loss, with how many rep arguments it takes and options that work. */
 const LOSSES: { name: string; reps: number; options: unknown; call: Call }[] = [
   { name: 'infoNCE', reps: 2, options: { temperature: 0.1 }, call: ([a, b], o) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
-  { name: 'infoNCE tiled', reps: 2, options: { temperature: 0.1, tileSize: 2 }, call: ([a, b], o) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
-  { name: 'symmetricInfoNCE', reps: 2, options: { temperature: 0.1 }, call: ([a, b], o) => symmetricInfoNCE(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
+  {
+    name: 'infoNCE tiled',
+    reps: 2,
+    options: { temperature: 0.1, tileSize: 2 },
+    call: ([a, b], o) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, o as never),
+  },
+  {
+    name: 'symmetricInfoNCE',
+    reps: 2,
+    options: { temperature: 0.1 },
+    call: ([a, b], o) => symmetricInfoNCE(a as tf.Tensor2D, b as tf.Tensor2D, o as never),
+  },
   { name: 'ntXent', reps: 2, options: { temperature: 0.1 }, call: ([a, b], o) => ntXent(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
   { name: 'dcl', reps: 2, options: { temperature: 0.1 }, call: ([a, b], o) => dcl(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
   { name: 'dclw', reps: 2, options: { temperature: 0.1 }, call: ([a, b], o) => dclw(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
   { name: 'barlowTwins', reps: 2, options: {}, call: ([a, b], o) => barlowTwins(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
   { name: 'vicReg', reps: 2, options: {}, call: ([a, b], o) => vicReg(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
-  { name: 'spectralContrastive', reps: 2, options: {}, call: ([a, b], o) => spectralContrastive(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
+  {
+    name: 'spectralContrastive',
+    reps: 2,
+    options: {},
+    call: ([a, b], o) => spectralContrastive(a as tf.Tensor2D, b as tf.Tensor2D, o as never),
+  },
   { name: 'alignment', reps: 2, options: {}, call: ([a, b], o) => alignment(a as tf.Tensor2D, b as tf.Tensor2D, o as never) },
   { name: 'uniformity', reps: 1, options: {}, call: ([a], o) => uniformity(a as tf.Tensor2D, o as never) },
   { name: 'supCon', reps: 1, options: {}, call: ([a], o) => supCon(a as tf.Tensor2D, [0, 1, 0, 1], o as never) },
-  { name: 'queueInfoNCE', reps: 2, options: { temperature: 0.1 }, call: ([a, b], o) => queueInfoNCE(a as tf.Tensor2D, b as tf.Tensor2D, queue, o as never) },
+  {
+    name: 'queueInfoNCE',
+    reps: 2,
+    options: { temperature: 0.1 },
+    call: ([a, b], o) => queueInfoNCE(a as tf.Tensor2D, b as tf.Tensor2D, queue, o as never),
+  },
 ];
 
 /** What a caller might pass instead of a [4, 3] float32 tensor of reps. */
 const BAD_REPS: { what: string; make: () => unknown }[] = [
-  { what: 'a disposed tensor', make: () => {
-    const t = tf.ones([4, 3]);
-    t.dispose();
-    return t;
-  } },
+  {
+    what: 'a disposed tensor',
+    make: () => {
+      const t = tf.ones([4, 3]);
+      t.dispose();
+      return t;
+    },
+  },
   { what: 'a 0-row tensor', make: () => tf.zeros([0, 3]) },
   { what: 'an int32 tensor', make: () => tf.ones([4, 3], 'int32') },
   { what: 'a rank-1 tensor', make: () => tf.ones([4]) },
@@ -100,9 +123,14 @@ describe('every loss refuses bad input with a LossError and leaks nothing', () =
     },
   );
 
-  test.each([['dcl', dcl], ['dclw', dclw]] as const)('%s refuses one row (its denominator would be empty: −1e30)', (name, loss) => {
+  test.each([
+    ['dcl', dcl],
+    ['dclw', dclw],
+  ] as const)('%s refuses one row (its denominator would be empty: −1e30)', (name, loss) => {
     const z = tf.ones([1, 3]) as tf.Tensor2D;
-    expect(expectLossError(() => loss(z, z, { temperature: 0.1 }), ['BATCH_TOO_SMALL']).message).toMatch(new RegExp(`${name}: z1 has 1 row`));
+    expect(expectLossError(() => loss(z, z, { temperature: 0.1 }), ['BATCH_TOO_SMALL']).message).toMatch(
+      new RegExp(`${name}: z1 has 1 row`),
+    );
     z.dispose();
   });
 
@@ -110,7 +138,9 @@ describe('every loss refuses bad input with a LossError and leaks nothing', () =
     const q = tf.randomNormal([4, 3], 0, 1, 'float32', 4) as tf.Tensor2D;
     const t = tf.scalar(0.1);
     t.dispose();
-    expect(expectLossError(() => infoNCE(q, q, { temperature: t }), ['INVALID_OPTION']).message).toMatch(/temperature is a disposed tensor/);
+    expect(expectLossError(() => infoNCE(q, q, { temperature: t }), ['INVALID_OPTION']).message).toMatch(
+      /temperature is a disposed tensor/,
+    );
     const labels = tf.tensor1d([0, 1, 0, 1]);
     labels.dispose();
     expect(expectLossError(() => supCon(q, labels), ['LABELS_LENGTH']).message).toMatch(/labels is a disposed tensor/);

@@ -12,7 +12,10 @@ describe('barlowTwins', () => {
     // z1 = z2 = [[1, −1], [−1, 1]]: each dimension has mean 0 and biased variance 1, so
     // ẑ = z / √(1 + 1e-5) and C = ẑᵀẑ / 2 = [[1, −1], [−1, 1]] / (1 + 1e-5).
     // Loss = 2·(1 − 1/(1 + 1e-5))² + λ·2·(1/(1 + 1e-5))².
-    const z = tf.tensor2d([[1, -1], [-1, 1]]);
+    const z = tf.tensor2d([
+      [1, -1],
+      [-1, 1],
+    ]);
     const c = 1 / (1 + 1e-5);
     expect(first(barlowTwins(z, z))).toBeCloseTo(2 * (1 - c) ** 2 + 0.0051 * 2 * c ** 2, 6);
     expect(first(barlowTwins(z, z, { lambda: 1 }))).toBeCloseTo(2 * (1 - c) ** 2 + 2 * c ** 2, 5);

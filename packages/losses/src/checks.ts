@@ -13,11 +13,7 @@ export function checkReps(loss: string, name: string, t: tf.Tensor, minRows = 1)
       `${loss}: ${name} must be a float32 [rows, d] tensor of reps, got ` +
       `${t instanceof tf.Tensor ? (t.isDisposed ? 'a disposed tensor' : `a ${t.dtype} tensor of shape ${shapeOf(t)}`) : String(t)}.`,
   );
-  check(
-    (t.shape[0] as number) >= minRows,
-    'BATCH_TOO_SMALL',
-    () => `${loss}: ${name} has ${t.shape[0]} rows; pass at least ${minRows}.`,
-  );
+  check((t.shape[0] as number) >= minRows, 'BATCH_TOO_SMALL', () => `${loss}: ${name} has ${t.shape[0]} rows; pass at least ${minRows}.`);
 }
 
 /** Checks the options argument: an object (required), or an object or left out (optional). */
@@ -25,8 +21,7 @@ export function checkOptions(loss: string, options: unknown, required: boolean):
   check(
     (typeof options === 'object' && options !== null) || (!required && options === undefined),
     'INVALID_OPTION',
-    () =>
-      `${loss}: options must be an object${required ? ' such as { temperature: 0.07 }' : ' or left out'}, got ${String(options)}.`,
+    () => `${loss}: options must be an object${required ? ' such as { temperature: 0.07 }' : ' or left out'}, got ${String(options)}.`,
   );
 }
 

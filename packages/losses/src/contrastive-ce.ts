@@ -45,13 +45,7 @@ function tiles(n: number, size: number): [number, number][] {
  * and the saved row log-sum-exps. Never holds more than a few tile×tile blocks: memory is
  * O((B + N)·k + tileSize²) instead of O(B·N). Gradients flow to q, d and the scale.
  */
-export function tiledContrastiveCrossEntropy(
-  q: tf.Tensor2D,
-  d: tf.Tensor2D,
-  scale: tf.Scalar,
-  group: number,
-  tileSize: number,
-): tf.Scalar {
+export function tiledContrastiveCrossEntropy(q: tf.Tensor2D, d: tf.Tensor2D, scale: tf.Scalar, group: number, tileSize: number): tf.Scalar {
   const rowTiles = tiles(q.shape[0], tileSize);
   const colTiles = tiles(d.shape[0], tileSize);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -86,7 +80,7 @@ export function tiledContrastiveCrossEntropy(
         const [qs, ds, ss, lses] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
         const weight = tf.div(dy, qs.shape[0]); // d(mean)/d(row) · upstream
         const dTiles = colTiles.map(([begin, size]) => tf.slice(ds, begin, size));
-        let dd = colTiles.map(([, size]) => tf.zeros([size, ds.shape[1]]) as tf.Tensor2D);
+        const dd = colTiles.map(([, size]) => tf.zeros([size, ds.shape[1]]) as tf.Tensor2D);
         let dScale: tf.Scalar = tf.scalar(0);
         const dq = rowTiles.map(([begin, size]) => {
           const qI = tf.slice(qs, begin, size);

@@ -25,7 +25,10 @@ describe('dcl', () => {
     const c = Math.SQRT1_2;
     const expected = (2 * (-1 + Math.log(1 + Math.exp(c))) + (-c + Math.log(2)) + Math.log(2)) / 4;
     const z1 = tf.eye(2) as tf.Tensor2D;
-    const z2 = tf.tensor2d([[1, 0], [c, c]]);
+    const z2 = tf.tensor2d([
+      [1, 0],
+      [c, c],
+    ]);
     expect(first(dcl(z1, z2, { temperature: 1 }))).toBeCloseTo(expected, 6);
     tf.dispose([z1, z2]);
   });
@@ -66,7 +69,10 @@ describe('dclw', () => {
     const w0 = 2 - 2 * s0;
     const expected = (2 * (-w0 + Math.log(1 + Math.E)) + Math.log(2) + Math.log(2 * Math.E)) / 4;
     const z1 = tf.eye(2) as tf.Tensor2D;
-    const z2 = tf.tensor2d([[1, 0], [1, 0]]);
+    const z2 = tf.tensor2d([
+      [1, 0],
+      [1, 0],
+    ]);
     expect(first(dclw(z1, z2, { temperature: 1, sigma: 0.5 }))).toBeCloseTo(expected, 5);
     tf.dispose([z1, z2]);
   });

@@ -26,7 +26,12 @@ describe('infoNCE', () => {
     // Row 0: s = [1, 0, 0, 1], positive s[0,0] = 1; row 1: s = [0, 1, 1, 0], positive s[1,2] = 1.
     // Both: log(2e + 2) − 1.
     const q = tf.eye(2) as tf.Tensor2D;
-    const d = tf.tensor2d([[1, 0], [0, 1], [0, 1], [1, 0]]);
+    const d = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [0, 1],
+      [1, 0],
+    ]);
     expect(value(infoNCE(q, d, { temperature: 1, hardNegatives: 1 }))).toBeCloseTo(Math.log(2 * Math.E + 2) - 1, 6);
     tf.dispose([q, d]);
   });
@@ -42,7 +47,10 @@ describe('infoNCE', () => {
     const q = tf.randomNormal([3, 4], 0, 0.5, 'float32', 1);
     const d = tf.randomNormal([6, 4], 0, 0.5, 'float32', 2);
     const tau = tf.scalar(0.7);
-    expectGradsMatchFiniteDifferences((a, b, t) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: t as tf.Scalar, hardNegatives: 1 }), [q, d, tau]);
+    expectGradsMatchFiniteDifferences(
+      (a, b, t) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: t as tf.Scalar, hardNegatives: 1 }),
+      [q, d, tau],
+    );
     tf.dispose([q, d, tau]);
   });
 
@@ -51,7 +59,10 @@ describe('infoNCE', () => {
     const d = tf.randomNormal([8, 3], 0, 1, 'float32', 4);
     const perm = [2, 0, 3, 1];
     const qp = tf.gather(q, perm);
-    const dp = tf.gather(d, perm.flatMap((i) => [2 * i, 2 * i + 1]));
+    const dp = tf.gather(
+      d,
+      perm.flatMap((i) => [2 * i, 2 * i + 1]),
+    );
     const a = value(infoNCE(q as tf.Tensor2D, d as tf.Tensor2D, { temperature: 0.3, hardNegatives: 1 }));
     const b = value(infoNCE(qp as tf.Tensor2D, dp as tf.Tensor2D, { temperature: 0.3, hardNegatives: 1 }));
     expect(b).toBeCloseTo(a, 5);

@@ -9,7 +9,10 @@ describe('queueInfoNCE', () => {
   test('scores the positive key against the queue (hand-computed)', () => {
     // q = k = [e1], queue = [e2, −e1], τ = 1: logits [1, 0, −1] → log(e + 1 + e⁻¹) − 1.
     const q = tf.tensor2d([[1, 0]]);
-    const queue = tf.tensor2d([[0, 1], [-1, 0]]);
+    const queue = tf.tensor2d([
+      [0, 1],
+      [-1, 0],
+    ]);
     const loss = queueInfoNCE(q, q, queue, { temperature: 1 });
     expect(loss.dataSync()[0]).toBeCloseTo(Math.log(Math.E + 1 + 1 / Math.E) - 1, 6);
     tf.dispose([q, queue, loss]);
@@ -29,7 +32,10 @@ describe('queueInfoNCE', () => {
     const k = tf.randomNormal([2, 3], 0, 0.5, 'float32', 5);
     const queue = tf.randomNormal([4, 3], 0, 0.5, 'float32', 6) as tf.Tensor2D;
     expectGradsMatchFiniteDifferences((a, b) => queueInfoNCE(a as tf.Tensor2D, b as tf.Tensor2D, queue, { temperature: 0.5 }), [q, k]);
-    expectFiniteWithGrads((a, b) => queueInfoNCE(tf.mul(a as tf.Tensor2D, 100), tf.mul(b as tf.Tensor2D, 100), tf.mul(queue, 100), { temperature: 0.01 }), [q, k]);
+    expectFiniteWithGrads(
+      (a, b) => queueInfoNCE(tf.mul(a as tf.Tensor2D, 100), tf.mul(b as tf.Tensor2D, 100), tf.mul(queue, 100), { temperature: 0.01 }),
+      [q, k],
+    );
     tf.dispose([q, k, queue]);
   });
 

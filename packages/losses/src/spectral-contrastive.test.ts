@@ -12,8 +12,14 @@ describe('spectralContrastive', () => {
     // z1 = [[.5, 0], [0, .5]], z2 = [[.5, .5], [0, .5]] (norms < 1: no projection).
     // Positives: .25 and .25 → −2·.25 = −.5. z1·z2ᵀ = [[.25, 0], [.25, .25]]: off-diagonal squares
     // 0 and .0625 → .0625 / 2 = .03125. Loss −.46875.
-    const z1 = tf.tensor2d([[0.5, 0], [0, 0.5]]);
-    const z2 = tf.tensor2d([[0.5, 0.5], [0, 0.5]]);
+    const z1 = tf.tensor2d([
+      [0.5, 0],
+      [0, 0.5],
+    ]);
+    const z2 = tf.tensor2d([
+      [0.5, 0.5],
+      [0, 0.5],
+    ]);
     expect(first(spectralContrastive(z1, z2))).toBeCloseTo(-0.46875, 6);
     tf.dispose([z1, z2]);
   });

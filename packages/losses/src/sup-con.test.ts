@@ -13,7 +13,11 @@ describe('supCon', () => {
     // z = [e1, e1, e2], labels [0, 0, 1], τ = τ_base = 1. Logits z·zᵀ = [[1,1,0],[1,1,0],[0,0,1]].
     // Anchors 0 and 1: candidates (not self) s = 1, 0; positive s = 1 → log p = 1 − log(e + 1).
     // Anchor 2 has no positive: 0. Loss = −(2(1 − log(1 + e)) + 0)/3.
-    const z = tf.tensor2d([[1, 0], [1, 0], [0, 1]]);
+    const z = tf.tensor2d([
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ]);
     const expected = (-2 * (1 - Math.log(1 + Math.E))) / 3;
     expect(first(supCon(z, [0, 0, 1], { temperature: 1, baseTemperature: 1 }))).toBeCloseTo(expected, 6);
     const labels = tf.tensor1d([0, 0, 1], 'int32');
@@ -26,7 +30,15 @@ describe('supCon', () => {
     const labels = [0, 1, 0, 2, 1, 0];
     const perm = [5, 2, 4, 0, 3, 1];
     const a = first(supCon(z, labels, { temperature: 0.5 }));
-    expect(first(supCon(tf.gather(z, perm), perm.map((i) => labels[i] as number), { temperature: 0.5 }))).toBeCloseTo(a, 5);
+    expect(
+      first(
+        supCon(
+          tf.gather(z, perm),
+          perm.map((i) => labels[i] as number),
+          { temperature: 0.5 },
+        ),
+      ),
+    ).toBeCloseTo(a, 5);
     expect(first(supCon(tf.mul(z, 4), labels, { temperature: 0.5 }))).toBeCloseTo(a, 5);
     z.dispose();
   });

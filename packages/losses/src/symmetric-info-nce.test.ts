@@ -12,7 +12,10 @@ describe('symmetricInfoNCE', () => {
     // rows: (log 2e − 1) and (log 2 − 0) → mean log 2;
     // columns: col 0 = [1, 0] → log(e + 1) − 1; col 1 = [1, 0] → log(e + 1) − 0; mean log(1 + e) − ½.
     const q = tf.eye(2) as tf.Tensor2D;
-    const d = tf.tensor2d([[1, 0], [1, 0]]);
+    const d = tf.tensor2d([
+      [1, 0],
+      [1, 0],
+    ]);
     const loss = symmetricInfoNCE(q, d, { temperature: 1 });
     expect(loss.dataSync()[0]).toBeCloseTo(0.5 * (Math.log(2) + Math.log(1 + Math.E) - 0.5), 6);
     tf.dispose([q, d, loss]);
@@ -28,7 +31,10 @@ describe('symmetricInfoNCE', () => {
     const capped = symmetricInfoNCE(q, d, { logitScale: tf.scalar(10) });
     const hundred = symmetricInfoNCE(q, d, { temperature: 0.01 });
     expect(capped.dataSync()[0]).toBeCloseTo(hundred.dataSync()[0] as number, 3);
-    expectGradsMatchFiniteDifferences((x, y, s) => symmetricInfoNCE(x as tf.Tensor2D, y as tf.Tensor2D, { logitScale: s as tf.Scalar }), [q, d, tf.scalar(1)]);
+    expectGradsMatchFiniteDifferences(
+      (x, y, s) => symmetricInfoNCE(x as tf.Tensor2D, y as tf.Tensor2D, { logitScale: s as tf.Scalar }),
+      [q, d, tf.scalar(1)],
+    );
     tf.dispose([q, d, a, b, capped, hundred]);
   });
 

@@ -41,7 +41,11 @@ export function symmetricInfoNCE(q: tf.Tensor2D, d: tf.Tensor2D, options: Symmet
   );
   if (temperature !== undefined) checkTemperature('symmetricInfoNCE', temperature);
   if (logitScale !== undefined) {
-    check(logitScale instanceof tf.Tensor && logitScale.rank === 0, 'INVALID_OPTION', () => 'symmetricInfoNCE: logitScale must be a scalar tensor.');
+    check(
+      logitScale instanceof tf.Tensor && logitScale.rank === 0,
+      'INVALID_OPTION',
+      () => 'symmetricInfoNCE: logitScale must be a scalar tensor.',
+    );
   }
   checkTileSize('symmetricInfoNCE', tileSize);
   check(

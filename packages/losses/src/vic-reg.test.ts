@@ -12,7 +12,10 @@ describe('vicReg', () => {
     // z1 = z2 = [[0, 0], [2, 2]]: MSE 0; centred [[−1, −1], [1, 1]], unbiased variance 2 per dimension,
     // std √2.0001 > 1 so no hinge; covariance [[2, 2], [2, 2]]: off-diagonal squares 8, / d = 4 per
     // branch, 8 for both.
-    const z = tf.tensor2d([[0, 0], [2, 2]]);
+    const z = tf.tensor2d([
+      [0, 0],
+      [2, 2],
+    ]);
     expect(first(vicReg(z, z))).toBeCloseTo(8, 5);
     z.dispose();
   });
@@ -20,7 +23,10 @@ describe('vicReg', () => {
   test('variance term: hinge on the unbiased std with eps 1e-4, ½ per branch', () => {
     // z = [[0, 0], [0.5, 0]]: dim 0 variance (0.25² · 2)/1 = 0.125, dim 1 variance 0;
     // hinge mean ((1 − √0.1251) + (1 − √0.0001)) / 2, the same in both branches → ×½×2; covariance 0.
-    const z = tf.tensor2d([[0, 0], [0.5, 0]]);
+    const z = tf.tensor2d([
+      [0, 0],
+      [0.5, 0],
+    ]);
     const hinge = (1 - Math.sqrt(0.1251) + (1 - 0.01)) / 2;
     expect(first(vicReg(z, z))).toBeCloseTo(25 * hinge, 4);
     z.dispose();
@@ -28,8 +34,14 @@ describe('vicReg', () => {
 
   test('invariance term: the MSE over all entries, weighted by simCoeff', () => {
     // With the other terms off: 4 entries, two off by 2 → MSE (4 + 4)/4 = 2.
-    const z1 = tf.tensor2d([[0, 0], [2, 2]]);
-    const z2 = tf.tensor2d([[2, 0], [4, 2]]);
+    const z1 = tf.tensor2d([
+      [0, 0],
+      [2, 2],
+    ]);
+    const z2 = tf.tensor2d([
+      [2, 0],
+      [4, 2],
+    ]);
     expect(first(vicReg(z1, z2, { stdCoeff: 0, covCoeff: 0 }))).toBeCloseTo(25 * 2, 5);
     tf.dispose([z1, z2]);
   });

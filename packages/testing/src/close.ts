@@ -48,12 +48,7 @@ export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number,
  * encoder under InfoNCE, whose softmax rows sum to one — where what is left is float32 rounding of
  * sums of terms of size G: about 1e-7·G·√B, seen up to 3e-8 with G = 0.19 (fast-check, 1,500 runs).
  */
-export function expectGradsClose(
-  actual: tf.NamedTensorMap,
-  expected: tf.NamedTensorMap,
-  tol: number,
-  floor = 1e-2,
-): void {
+export function expectGradsClose(actual: tf.NamedTensorMap, expected: tf.NamedTensorMap, tol: number, floor = 1e-2): void {
   const keys = Object.keys(expected).sort();
   const got = Object.keys(actual).sort();
   if (keys.join('|') !== got.join('|')) {

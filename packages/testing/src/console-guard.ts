@@ -10,7 +10,9 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  const calls = spies.flatMap((spy, k) => spy.mock.calls.map((args) => `console.${methods[k]}(${args.map(String).join(' ').slice(0, 200)})`));
+  const calls = spies.flatMap((spy, k) =>
+    spy.mock.calls.map((args) => `console.${methods[k]}(${args.map(String).join(' ').slice(0, 200)})`),
+  );
   spies.forEach((spy) => spy.mockRestore());
   if (calls.length > 0) throw new Error(`the test wrote to the console:\n${calls.join('\n')}`);
 });

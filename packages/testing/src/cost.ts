@@ -33,6 +33,9 @@ export function expectLinearCost(
   const small = msPerCall(make(1));
   const large = msPerCall(make(growth));
   const ratio = large / small;
-  expect(ratio, `${what}: ${growth}× the input took ${ratio.toFixed(1)}× the time (${small.toFixed(3)} → ${large.toFixed(3)} ms); at most ${maxRatio}× allowed`).toBeLessThan(maxRatio);
+  expect(
+    ratio,
+    `${what}: ${growth}× the input took ${ratio.toFixed(1)}× the time (${small.toFixed(3)} → ${large.toFixed(3)} ms); at most ${maxRatio}× allowed`,
+  ).toBeLessThan(maxRatio);
   return { small, large, ratio };
 }

@@ -44,13 +44,35 @@ export function conv2DBackpropFilter(): tf.KernelConfig {
         let padded =
           top === 0 && left === 0 && bottom === 0 && right === 0
             ? x
-            : keep(runWasmKernel('PadV2', wasm, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }));
+            : keep(
+                runWasmKernel(
+                  'PadV2',
+                  wasm,
+                  { x },
+                  {
+                    paddings: [
+                      [0, 0],
+                      [top, bottom],
+                      [left, right],
+                      [0, 0],
+                    ],
+                    constantValue: 0,
+                  },
+                ),
+              );
         if (crop) padded = keep(runWasmKernel('Slice', wasm, { x: padded }, { begin: [0, 0, 0, 0], size: [n, needH, needW, c] }));
         // dW[kh, kw, c, f] = Σ_{n,i,j} xpad[n, i·sh + kh·dh, j·sw + kw·dw, c]·dy[n, i, j, f]: a 'valid'
         // convolution of xpad as [c, H, W, n] with dy as a [oh, ow, n, f] filter dilated by the stride.
         const images = keep(runWasmKernel('Transpose', wasm, { x: padded }, { perm: [3, 1, 2, 0] }));
         const kernel = keep(runWasmKernel('Transpose', wasm, { x: dy }, { perm: [1, 2, 0, 3] }));
-        const grads = keep(runWasmKernel('Conv2D', wasm, { x: images, filter: kernel }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [sh, sw] }));
+        const grads = keep(
+          runWasmKernel(
+            'Conv2D',
+            wasm,
+            { x: images, filter: kernel },
+            { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [sh, sw] },
+          ),
+        );
         return runWasmKernel('Transpose', wasm, { x: grads }, { perm: [1, 2, 0, 3] }); // [c, kh, kw, f] → [kh, kw, c, f]
       });
     },

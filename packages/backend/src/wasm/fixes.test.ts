@@ -72,29 +72,47 @@ describe('wasm kernel fixes match the cpu backend', () => {
       tb: fc.boolean(),
       seed: fc.integer({ min: 1, max: 1e6 }),
     });
-    await check(arb, async ({ batch, m, k, n, ta, tb, seed }) => {
-      const aShape: [number, number, number] = [batch, ta ? k : m, ta ? m : k];
-      const bShape: [number, number, number] = [batch, tb ? n : k, tb ? k : n];
-      await expectWasmMatchesCpu(() => {
-        const a = tf.tensor(values(aShape, seed), aShape) as tf.Tensor3D;
-        const b = tf.tensor(values(bShape, seed + 1), bShape) as tf.Tensor3D;
-        const dy = tf.tensor(values([batch, m, n], seed + 2), [batch, m, n]);
-        const [ga, gb] = tf.grads((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb))([a, b], dy);
-        return [tf.matMul(a, b, ta, tb), ga as tf.Tensor, gb as tf.Tensor];
-      }, Math.max(m, k, n));
-    }, 25);
+    await check(
+      arb,
+      async ({ batch, m, k, n, ta, tb, seed }) => {
+        const aShape: [number, number, number] = [batch, ta ? k : m, ta ? m : k];
+        const bShape: [number, number, number] = [batch, tb ? n : k, tb ? k : n];
+        await expectWasmMatchesCpu(
+          () => {
+            const a = tf.tensor(values(aShape, seed), aShape) as tf.Tensor3D;
+            const b = tf.tensor(values(bShape, seed + 1), bShape) as tf.Tensor3D;
+            const dy = tf.tensor(values([batch, m, n], seed + 2), [batch, m, n]);
+            const [ga, gb] = tf.grads((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb))([a, b], dy);
+            return [tf.matMul(a, b, ta, tb), ga as tf.Tensor, gb as tf.Tensor];
+          },
+          Math.max(m, k, n),
+        );
+      },
+      25,
+    );
   });
 
   test('fused matMul (bias + relu) with transposes', async () => {
-    const arb = fc.record({ m: fc.integer({ min: 1, max: 8 }), k: fc.integer({ min: 1, max: 8 }), n: fc.integer({ min: 1, max: 8 }), ta: fc.boolean(), tb: fc.boolean(), seed: fc.integer({ min: 1, max: 1e6 }) });
-    await check(arb, async ({ m, k, n, ta, tb, seed }) => {
-      await expectWasmMatchesCpu(() => {
-        const a = tf.tensor2d(values([m, k], seed), ta ? [k, m] : [m, k]);
-        const b = tf.tensor2d(values([k, n], seed + 1), tb ? [n, k] : [k, n]);
-        const bias = tf.tensor1d(values([n], seed + 2));
-        return [tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias, activation: 'relu' })];
-      }, k + 1);
-    }, 15);
+    const arb = fc.record({
+      m: fc.integer({ min: 1, max: 8 }),
+      k: fc.integer({ min: 1, max: 8 }),
+      n: fc.integer({ min: 1, max: 8 }),
+      ta: fc.boolean(),
+      tb: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1e6 }),
+    });
+    await check(
+      arb,
+      async ({ m, k, n, ta, tb, seed }) => {
+        await expectWasmMatchesCpu(() => {
+          const a = tf.tensor2d(values([m, k], seed), ta ? [k, m] : [m, k]);
+          const b = tf.tensor2d(values([k, n], seed + 1), tb ? [n, k] : [k, n]);
+          const bias = tf.tensor1d(values([n], seed + 2));
+          return [tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias, activation: 'relu' })];
+        }, k + 1);
+      },
+      15,
+    );
   });
 
   test('conv2d filter and input gradients, for random shapes, strides and padding', async () => {
@@ -118,24 +136,35 @@ describe('wasm kernel fixes match the cpu backend', () => {
       // Inputs at least as large as the kernel: stock wasm's own conv2d kernels read out of bounds on
       // smaller ones (1×2 input, 3×2 kernel — found by this property; see docs/backends.md).
       .filter((v) => v.h >= v.kh && v.w >= v.kw)
-      .filter((v) => typeof v.pad !== 'number' || (v.h + 2 * v.pad >= (v.kh - 1) * v.dilation + 1 && v.w + 2 * v.pad >= (v.kw - 1) * v.dilation + 1))
+      .filter(
+        (v) =>
+          typeof v.pad !== 'number' || (v.h + 2 * v.pad >= (v.kh - 1) * v.dilation + 1 && v.w + 2 * v.pad >= (v.kw - 1) * v.dilation + 1),
+      )
       // Explicit padding wider than the kernel's reach: stock wasm's *forward* conv2d is wrong there
       // (1×1 input, 1×2 kernel, pad 2 — found by this property); no layer pads that way.
       .filter((v) => typeof v.pad !== 'number' || v.pad <= Math.min(v.kh - 1, v.kw - 1) * v.dilation);
-    await check(arb, async ({ n, h, w, c, f, kh, kw, stride, dilation, pad, seed }) => {
-      await expectWasmMatchesCpu(() => {
-        const x = tf.tensor4d(values([n, h, w, c], seed), [n, h, w, c]);
-        const filter = tf.tensor4d(values([kh, kw, c, f], seed + 1), [kh, kw, c, f]);
-        const conv = (a: tf.Tensor, b: tf.Tensor): tf.Tensor4D => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad, 'NHWC', dilation);
-        const y = conv(x, filter);
-        const dy = tf.tensor(values(y.shape, seed + 2), y.shape);
-        y.dispose();
-        const [gx, gf] = tf.grads(conv)([x, filter], dy);
-        // Not y itself: stock wasm's forward conv2d is wrong for some 'same' padding with stride > 1
-        // (see docs/backends.md); the gradients take dy as given.
-        return [gx as tf.Tensor, gf as tf.Tensor];
-      }, Math.max(kh * kw * f, n * h * w));
-    }, 60);
+    await check(
+      arb,
+      async ({ n, h, w, c, f, kh, kw, stride, dilation, pad, seed }) => {
+        await expectWasmMatchesCpu(
+          () => {
+            const x = tf.tensor4d(values([n, h, w, c], seed), [n, h, w, c]);
+            const filter = tf.tensor4d(values([kh, kw, c, f], seed + 1), [kh, kw, c, f]);
+            const conv = (a: tf.Tensor, b: tf.Tensor): tf.Tensor4D =>
+              tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad, 'NHWC', dilation);
+            const y = conv(x, filter);
+            const dy = tf.tensor(values(y.shape, seed + 2), y.shape);
+            y.dispose();
+            const [gx, gf] = tf.grads(conv)([x, filter], dy);
+            // Not y itself: stock wasm's forward conv2d is wrong for some 'same' padding with stride > 1
+            // (see docs/backends.md); the gradients take dy as given.
+            return [gx as tf.Tensor, gf as tf.Tensor];
+          },
+          Math.max(kh * kw * f, n * h * w),
+        );
+      },
+      60,
+    );
   });
 
   test('conv2d filter gradient for non-square kernels and strides (valid padding)', async () => {
@@ -152,30 +181,43 @@ describe('wasm kernel fixes match the cpu backend', () => {
         seed: fc.integer({ min: 1, max: 1e6 }),
       })
       .filter((v) => v.h >= v.kh && v.w >= v.kw);
-    await check(arb, async ({ h, w, c, f, kh, kw, sh, sw, seed }) => {
-      await expectWasmMatchesCpu(() => {
-        const x = tf.tensor4d(values([2, h, w, c], seed), [2, h, w, c]);
-        const filter = tf.tensor4d(values([kh, kw, c, f], seed + 1), [kh, kw, c, f]);
-        return [tf.grad((k) => tf.sum(tf.square(tf.conv2d(x, k as tf.Tensor4D, [sh, sw], 'valid'))))(filter)];
-      }, 2 * kh * kw * c * 2 * h * w);
-    }, 60);
+    await check(
+      arb,
+      async ({ h, w, c, f, kh, kw, sh, sw, seed }) => {
+        await expectWasmMatchesCpu(
+          () => {
+            const x = tf.tensor4d(values([2, h, w, c], seed), [2, h, w, c]);
+            const filter = tf.tensor4d(values([kh, kw, c, f], seed + 1), [kh, kw, c, f]);
+            return [tf.grad((k) => tf.sum(tf.square(tf.conv2d(x, k as tf.Tensor4D, [sh, sw], 'valid'))))(filter)];
+          },
+          2 * kh * kw * c * 2 * h * w,
+        );
+      },
+      60,
+    );
   });
 
   test('maxPool gradient (stock wasm drops contributions)', async () => {
-    const arb = fc.record({
-      h: fc.integer({ min: 2, max: 8 }),
-      w: fc.integer({ min: 2, max: 8 }),
-      size: fc.integer({ min: 2, max: 3 }),
-      stride: fc.integer({ min: 1, max: 2 }),
-      pad: fc.constantFrom<'same' | 'valid'>('same', 'valid'),
-      seed: fc.integer({ min: 1, max: 1e6 }),
-    }).filter((v) => v.pad === 'same' || (v.h >= v.size && v.w >= v.size));
-    await check(arb, async ({ h, w, size, stride, pad, seed }) => {
-      await expectWasmMatchesCpu(() => {
-        const x = tf.tensor4d(values([2, h, w, 3], seed), [2, h, w, 3]);
-        return [tf.grad((a) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, pad), tf.range(1, 2))))(x)];
-      });
-    }, 20);
+    const arb = fc
+      .record({
+        h: fc.integer({ min: 2, max: 8 }),
+        w: fc.integer({ min: 2, max: 8 }),
+        size: fc.integer({ min: 2, max: 3 }),
+        stride: fc.integer({ min: 1, max: 2 }),
+        pad: fc.constantFrom<'same' | 'valid'>('same', 'valid'),
+        seed: fc.integer({ min: 1, max: 1e6 }),
+      })
+      .filter((v) => v.pad === 'same' || (v.h >= v.size && v.w >= v.size));
+    await check(
+      arb,
+      async ({ h, w, size, stride, pad, seed }) => {
+        await expectWasmMatchesCpu(() => {
+          const x = tf.tensor4d(values([2, h, w, 3], seed), [2, h, w, 3]);
+          return [tf.grad((a) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, pad), tf.range(1, 2))))(x)];
+        });
+      },
+      20,
+    );
   });
 
   test('gather (embedding) gradients, depthwise conv gradients, einsum', async () => {
@@ -215,22 +257,31 @@ describe('stock tfjs-wasm, for the record', () => {
 describe('bridged kernels cost what their input costs (a kernel right on tiny shapes can still be quadratic)', () => {
   const x4 = (scale: number): tf.Tensor4D => tf.randomNormal([2 * scale, 16, 16, 8], 0, 1, 'float32', 5);
   test.each([
-    ['MaxPoolGrad', (scale: number) => {
-      const x = x4(scale);
-      const f = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'same'));
-      return () => tf.dispose(f(x));
-    }],
-    ['DepthwiseConv2dNativeBackpropFilter / Input', (scale: number) => {
-      const x = x4(scale);
-      const filter = tf.randomNormal([3, 3, 8, 1], 0, 1, 'float32', 6) as tf.Tensor4D;
-      const f = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
-      return () => tf.dispose(f([x, filter]));
-    }],
-    ['Einsum', (scale: number) => {
-      const a = tf.randomNormal([64 * scale, 32], 0, 1, 'float32', 7);
-      const b = tf.randomNormal([64 * scale, 32], 0, 1, 'float32', 8);
-      return () => tf.dispose(tf.einsum('ij,ij->i', a, b));
-    }],
+    [
+      'MaxPoolGrad',
+      (scale: number) => {
+        const x = x4(scale);
+        const f = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'same'));
+        return () => tf.dispose(f(x));
+      },
+    ],
+    [
+      'DepthwiseConv2dNativeBackpropFilter / Input',
+      (scale: number) => {
+        const x = x4(scale);
+        const filter = tf.randomNormal([3, 3, 8, 1], 0, 1, 'float32', 6) as tf.Tensor4D;
+        const f = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
+        return () => tf.dispose(f([x, filter]));
+      },
+    ],
+    [
+      'Einsum',
+      (scale: number) => {
+        const a = tf.randomNormal([64 * scale, 32], 0, 1, 'float32', 7);
+        const b = tf.randomNormal([64 * scale, 32], 0, 1, 'float32', 8);
+        return () => tf.dispose(tf.einsum('ij,ij->i', a, b));
+      },
+    ],
   ] as const)('%s', (name, make) => {
     expectLinearCost(`${name} on wasm`, make);
   });

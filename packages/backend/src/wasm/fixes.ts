@@ -10,13 +10,37 @@ import { convScratch, reservingScratch } from './xnnpack-scratch.js';
 export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: tf.KernelConfig) => tf.KernelConfig }[] = [
   { kernel: 'BatchMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
   { kernel: '_FusedMatMul', why: 'transposed operands 12–60× slower: transpose first', make: (s) => transposeFirst(s as tf.KernelConfig) },
-  { kernel: 'Conv2D', why: 'XNNPACK packs the filter outside the heap guard: check for room first', make: (s) => reservingScratch(s as tf.KernelConfig, convScratch) },
-  { kernel: 'FusedConv2D', why: 'XNNPACK packs the filter outside the heap guard: check for room first', make: (s) => reservingScratch(s as tf.KernelConfig, convScratch) },
-  { kernel: 'Conv2DBackpropFilter', why: 'missing (conv weight gradients): one forward conv of the transposed input with dy as the filter', make: () => conv2DBackpropFilter() },
-  { kernel: 'Conv2DBackpropInput', why: '~10× slower than a forward conv: one forward conv of the spread dy', make: (s) => conv2DBackpropInput(s as tf.KernelConfig) },
+  {
+    kernel: 'Conv2D',
+    why: 'XNNPACK packs the filter outside the heap guard: check for room first',
+    make: (s) => reservingScratch(s as tf.KernelConfig, convScratch),
+  },
+  {
+    kernel: 'FusedConv2D',
+    why: 'XNNPACK packs the filter outside the heap guard: check for room first',
+    make: (s) => reservingScratch(s as tf.KernelConfig, convScratch),
+  },
+  {
+    kernel: 'Conv2DBackpropFilter',
+    why: 'missing (conv weight gradients): one forward conv of the transposed input with dy as the filter',
+    make: () => conv2DBackpropFilter(),
+  },
+  {
+    kernel: 'Conv2DBackpropInput',
+    why: '~10× slower than a forward conv: one forward conv of the spread dy',
+    make: (s) => conv2DBackpropInput(s as tf.KernelConfig),
+  },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
-  { kernel: 'UnsortedSegmentSum', why: 'missing (embedding / gather gradients): one-pass scatter-add on the heap', make: () => wasmSegmentSum },
-  { kernel: 'DepthwiseConv2dNativeBackpropFilter', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropFilter') },
+  {
+    kernel: 'UnsortedSegmentSum',
+    why: 'missing (embedding / gather gradients): one-pass scatter-add on the heap',
+    make: () => wasmSegmentSum,
+  },
+  {
+    kernel: 'DepthwiseConv2dNativeBackpropFilter',
+    why: 'missing: cpu kernel',
+    make: () => cpuBridge('DepthwiseConv2dNativeBackpropFilter'),
+  },
   { kernel: 'DepthwiseConv2dNativeBackpropInput', why: 'missing: cpu kernel', make: () => cpuBridge('DepthwiseConv2dNativeBackpropInput') },
   { kernel: 'Einsum', why: 'missing: cpu kernel', make: () => cpuBridge('Einsum') },
 ];
@@ -46,4 +70,3 @@ export function uninstallWasmFixes(): void {
   }
   stockKernels.clear();
 }
-

@@ -25,7 +25,9 @@ describe('wasm heap guard', () => {
     }
     expect(error).toBeInstanceOf(BackendError);
     expect((error as BackendError).code).toBe('WASM_HEAP_LIMIT');
-    expect((error as Error).message).toMatch(/allocating 0\.02 GiB would take the heap past its safe limit of 0\.01 GiB .* smaller chunk size/);
+    expect((error as Error).message).toMatch(
+      /allocating 0\.02 GiB would take the heap past its safe limit of 0\.01 GiB .* smaller chunk size/,
+    );
     expect(tf.memory().numTensors).toBe(before);
     installHeapGuard(backend, DEFAULT_WASM_HEAP_LIMIT);
     const sum = tf.tidy(() => tf.sum(tf.add(tf.ones([1000]), tf.ones([1000]))).dataSync()[0]);

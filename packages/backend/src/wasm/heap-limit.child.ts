@@ -19,7 +19,7 @@ try {
   // 5 GiB of requests: far past both the guard's 3 GiB and tfjs-wasm's ~3.6 GiB cliff.
   for (let k = 0; k < 80; k++) tensors.push(tf.fill([BLOCK], k + 1) as tf.Tensor1D);
 } catch (error) {
-  ended = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+  ended = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
   code = error instanceof BackendError ? error.code : undefined;
 }
 

@@ -32,7 +32,10 @@ export function lastTwoSwapped(rank: number): number[] {
 export function withScratch<T>(backend: BackendWasm, f: (keep: (t: tf.TensorInfo) => tf.TensorInfo) => T): T {
   const temps: tf.TensorInfo[] = [];
   try {
-    return f((t) => (temps.push(t), t));
+    return f((t) => {
+      temps.push(t);
+      return t;
+    });
   } finally {
     disposeInfos(backend, temps);
   }

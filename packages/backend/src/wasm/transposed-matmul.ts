@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { reserveScratch } from './heap-guard.js';
 import { lastTwoSwapped, replacing, runWasmKernel, withScratch } from './kernels.js';
@@ -19,7 +19,8 @@ export function transposeFirst(stock: tf.KernelConfig): tf.KernelConfig {
     if (!transposeA && !transposeB) return stock.kernelFunc(args);
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     return withScratch(wasm, (keep) => {
-      const transpose = (x: tf.TensorInfo): tf.TensorInfo => keep(runWasmKernel('Transpose', wasm, { x }, { perm: lastTwoSwapped(x.shape.length) }));
+      const transpose = (x: tf.TensorInfo): tf.TensorInfo =>
+        keep(runWasmKernel('Transpose', wasm, { x }, { perm: lastTwoSwapped(x.shape.length) }));
       return stock.kernelFunc({
         inputs: { ...inputs, a: transposeA ? transpose(a) : a, b: transposeB ? transpose(b) : b },
         backend,

@@ -49,10 +49,7 @@ export class MaskedSelfAttention extends tfl.layers.Layer {
       const dh = d / this.heads;
       const rows = tf.reshape(x, [b * t, d]);
       const project = (name: string): tf.Tensor3D =>
-        tf.reshape(
-          tf.add(tf.matMul(rows, this.weight(`${name}/kernel`) as tf.Tensor2D), this.weight(`${name}/bias`)),
-          [b, t, d],
-        );
+        tf.reshape(tf.add(tf.matMul(rows, this.weight(`${name}/kernel`) as tf.Tensor2D), this.weight(`${name}/bias`)), [b, t, d]);
       const split = (y: tf.Tensor3D): tf.Tensor4D => tf.transpose(tf.reshape(y, [b, t, this.heads, dh]), [0, 2, 1, 3]);
       const [q, k, v] = [split(project('query')), split(project('key')), split(project('value'))];
       const scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh));
