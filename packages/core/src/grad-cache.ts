@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLive, type GradCacheConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { check, describe, synchronous } from './errors.js';
+import { checkRep, checkReplayShape, type Drift, readChecks, relativeDrift } from './replay-check.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
 import { batchSize, type ChunkPlan, planChunks } from './split-input.js';
 import { snapshotState } from './state-snapshot.js';
@@ -24,13 +25,6 @@ export type GradCacheResult = {
 export interface StepResult {
   /** The full-batch loss before the update. */
   loss: number;
-}
-
-/** A chunk's re-forward drift: max|re-forward − first pass| / max|first pass|, read after phase 3. */
-interface Drift {
-  encoder: number;
-  chunk: number;
-  value: tf.Scalar;
 }
 
 const TRAINING = { training: true } as const;
@@ -182,7 +176,17 @@ export class GradCache<E = unknown> {
           const drifts = this.forwardBackward(plans, reps, cache, step, grads);
           finalState.restore();
           const ordered = Object.fromEntries(this.variables.map((v) => [v.name, grads.get(v.name) ?? tf.zerosLike(v)]));
-          return { loss, lossValue, grads: ordered, nonFinite: this.checkResults(drifts, ordered) };
+          return {
+            loss,
+            lossValue,
+            grads: ordered,
+            nonFinite: readChecks(
+              drifts,
+              ordered,
+              this.config.replayTolerance,
+              this.encoders.map((e) => e.name),
+            ),
+          };
         } finally {
           finalState.dispose();
         }
@@ -202,7 +206,7 @@ export class GradCache<E = unknown> {
       tf.tidy(() => {
         const chunk = plan.take(j);
         const rep = withSeededRandom(chunkSeed(this.seed, step, i, j), () => this.encode(chunk, i));
-        this.checkRep(rep, rows, i, j);
+        checkRep(rep, rows, (this.encoders[i] as Encoder).name, i, j);
         return tf.clone(rep); // ours to free, even when encode returned its input or a variable
       }),
     );
@@ -274,7 +278,14 @@ export class GradCache<E = unknown> {
         const { sums, drift } = tf.tidy(() => {
           const chunk = plan.take(j);
           const { value, grads: chunkGrads } = withSeededRandom(chunkSeed(this.seed, step, i, j), () =>
-            tf.engine().gradients(() => this.checkReplayShape(this.encode(chunk, i), first, i, j), variables, dy, true),
+            tf
+              .engine()
+              .gradients(
+                () => checkReplayShape(this.encode(chunk, i), first, (this.encoders[i] as Encoder).name, i, j),
+                variables,
+                dy,
+                true,
+              ),
           );
           const updated: tf.NamedTensorMap = {};
           variables.forEach((v, k) => {
@@ -295,33 +306,6 @@ export class GradCache<E = unknown> {
       tf.dispose([cache[i] as tf.Tensor, reps[i] as tf.Tensor]);
     });
     return drifts;
-  }
-
-  /** One read for the whole step: every chunk's replay drift and every gradient's finiteness. */
-  private checkResults(drifts: Drift[], grads: tf.NamedTensorMap): string[] {
-    const names = Object.keys(grads);
-    const flags = tf.tidy(() =>
-      tf.concat([
-        tf.zeros([0]),
-        ...drifts.map((d) => tf.reshape(d.value, [1])),
-        ...Object.values(grads).map((g) => (g.size === 0 ? tf.ones([1]) : tf.reshape(tf.min(tf.cast(tf.isFinite(g), 'float32')), [1]))),
-      ]),
-    );
-    const values = flags.dataSync();
-    const tolerance = this.config.replayTolerance as number;
-    drifts.forEach((d, k) => {
-      const drift = values[k] as number;
-      check(
-        !(drift > tolerance),
-        'REPLAY_DRIFT',
-        () =>
-          `GradCache: encoder ${d.encoder} ('${this.encoders[d.encoder]?.name}') gave other values when re-encoding chunk ` +
-          `${d.chunk} than the first time (max difference ${drift.toExponential(2)} of the largest |rep|, tolerance ` +
-          `${tolerance}), so its gradient would be wrong. encode must be a function of its input, its variables and ` +
-          'Math.random only (no hidden counters, no fixed-seed or crypto randomness); replayTolerance sets the limit.',
-      );
-    });
-    return names.filter((_, k) => values[drifts.length + k] !== 1);
   }
 
   /** `encode` then `getRep`, both required to be synchronous. */
@@ -349,31 +333,4 @@ export class GradCache<E = unknown> {
     );
     return value as tf.Scalar;
   }
-
-  private checkRep(rep: tf.Tensor, rows: number, i: number, j: number): void {
-    check(
-      rep instanceof tf.Tensor && !rep.isDisposed && rep.rank === 2 && rep.shape[0] === rows && rep.dtype === 'float32',
-      'INVALID_REP',
-      () =>
-        `GradCache: encoder ${i} ('${this.encoders[i]?.name}') returned ${describe(rep)} for chunk ${j} of ${rows} rows; ` +
-        `the rep must be a float32 [${rows}, d] tensor (pass getRep to pick or pool it).`,
-    );
-  }
-
-  /** Inside the re-forward's tape: a rep of another shape fails here, before back-propagation. */
-  private checkReplayShape(rep: tf.Tensor2D, first: tf.Tensor2D, i: number, j: number): tf.Tensor2D {
-    check(
-      rep instanceof tf.Tensor && tf.util.arraysEqual(rep.shape, first.shape),
-      'REPLAY_MISMATCH',
-      () =>
-        `GradCache: encoder ${i} ('${this.encoders[i]?.name}') returned ${describe(rep)} when re-encoding chunk ${j}, ` +
-        `but [${first.shape.join(', ')}] the first time; encode must be deterministic given Math.random.`,
-    );
-    return rep;
-  }
-}
-
-/** max|a − b| / max|b| (b's scale floored at the smallest normal float32), as a scalar tensor. */
-function relativeDrift(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.div(tf.max(tf.abs(tf.sub(a, b))), tf.maximum(tf.max(tf.abs(b)), 1.2e-38)));
 }
