@@ -3,28 +3,11 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeaks, testMlp, useBackend } from '@gradcache/testing';
 import { GradCache } from './grad-cache.js';
 import type { GradCacheConfig } from './config.js';
-import { GradCacheError, type GradCacheErrorCode } from './errors.js';
+import { expectError } from './errors.test-helper.js';
 import { functionEncoder } from './function-encoder.js';
 import type { Batch } from './types.js';
 
 beforeAll(() => useBackend('cpu'));
-
-/** Runs f, which must throw a GradCacheError with `code` and leak nothing; returns its message. */
-function expectError(code: GradCacheErrorCode, f: () => unknown): string {
-  let message = '';
-  expectNoLeaks(() => {
-    try {
-      f();
-    } catch (error) {
-      expect(error).toBeInstanceOf(GradCacheError);
-      expect((error as GradCacheError).code).toBe(code);
-      message = (error as Error).message;
-      return;
-    }
-    throw new Error(`expected a GradCacheError ${code}, but nothing was thrown`);
-  }, `the ${code} error path`);
-  return message;
-}
 
 const meanSquare = ([r]: tf.Tensor2D[]): tf.Scalar => tf.mean(tf.square(r as tf.Tensor2D));
 

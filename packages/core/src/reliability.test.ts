@@ -3,30 +3,14 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeaks, testMlp, useBackend } from '@gradcache/testing';
 import type { GradCacheConfig } from './config.js';
-import { GradCacheError, type GradCacheErrorCode } from './errors.js';
+import { GradCacheError } from './errors.js';
+import { expectError } from './errors.test-helper.js';
 import { functionEncoder } from './function-encoder.js';
 import { GradCache } from './grad-cache.js';
 import { chunkRanges, splitInput } from './split-input.js';
 import type { Batch, Encoder } from './types.js';
 
 beforeAll(() => useBackend('cpu'));
-
-/** Runs f, which must throw a GradCacheError with `code` and leak nothing; returns its message. */
-function expectError(code: GradCacheErrorCode, f: () => unknown): string {
-  let message = '';
-  expectNoLeaks(() => {
-    try {
-      f();
-    } catch (error) {
-      expect(error).toBeInstanceOf(GradCacheError);
-      expect((error as GradCacheError).code).toBe(code);
-      message = (error as Error).message;
-      return;
-    }
-    throw new Error(`expected a GradCacheError ${code}, but nothing was thrown`);
-  }, `the ${code} error path`);
-  return message;
-}
 
 const sumSquares = ([r]: tf.Tensor2D[]): tf.Scalar => tf.sum(tf.square(r as tf.Tensor2D));
 
