@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/src/**/*.test.ts'],
     pool: 'forks',
-    setupFiles: ['./packages/testing/src/console-guard.ts'],
+    setupFiles: ['./packages/testing/src/console-guard.ts', './packages/testing/src/seeded-random.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
