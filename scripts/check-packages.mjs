@@ -3,12 +3,15 @@
 // arethetypeswrong (the exported types resolve under Node 16 ESM and bundlers, without the repo's
 // @gradcache/source condition). Run after `pnpm build`.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const packages = ['core', 'backend', 'losses', 'encoders'];
+// Every published package: the folders of packages/ whose package.json is not private.
+const packages = readdirSync(join(root, 'packages')).filter(
+  (name) => JSON.parse(readFileSync(join(root, 'packages', name, 'package.json'), 'utf8')).private !== true,
+);
 const out = mkdtempSync(join(tmpdir(), 'gradcache-pack-'));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 let failed = 0;
