@@ -3,7 +3,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '@gradcache/backend';
 import { GradCache, snapshotState, type Batch, type Encoder } from '@gradcache/core';
-import { convEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
+import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
+import { hashedNgrams } from '@gradcache/data';
 import { ntXent } from '@gradcache/losses';
 import { expectClose, expectGradsClose, useBackend } from '@gradcache/testing';
 import { chunkedReference, plainChunkedForward } from './chunked-reference.js';
@@ -102,6 +103,15 @@ describe.each(backends)('reference encoders under GradCache equal the chunked fu
       ),
     ];
     checkEncoder(encoder, views, 4);
+    tf.dispose(views as unknown as tf.TensorContainer);
+    model.dispose();
+  });
+
+  test('embeddingBagEncoder on hashed n-grams (embedding gradient through a masked mean)', () => {
+    const { model, encoder } = embeddingBagEncoder({ vocabSize: 64, dim: 8, hidden: [8], normalize: true, seed: 2 });
+    const texts = ['a feline mammal', 'cat', 'a domestic dog', 'canine', 'the largest ocean', 'pacific', 'a tree', 'oak'];
+    const views: [Batch, Batch] = [hashedNgrams(texts, { buckets: 64 }), hashedNgrams([...texts].reverse(), { buckets: 64 })];
+    checkEncoder(encoder, views, 3);
     tf.dispose(views as unknown as tf.TensorContainer);
     model.dispose();
   });

@@ -2,6 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { check } from './errors.js';
 import { l2NormalizeLayer } from './layers/l2-normalize.js';
 import { layersEncoder, type LayersEncoder } from './layers-encoder.js';
+import { buildSeeded } from './seeded.js';
 
 /** Options of convEncoder. */
 export interface ConvEncoderOptions {
@@ -17,6 +18,8 @@ export interface ConvEncoderOptions {
   maxStageSize?: number;
   /** L2-normalise the reps. Default false. */
   normalize?: boolean;
+  /** Seeds the initial weights: one seed, bit-identical weights (no seeded scope needed around the call). */
+  seed?: number;
   /** Model name. */
   name?: string;
 }
@@ -70,16 +73,18 @@ export function convEncoder(options: ConvEncoderOptions): { model: tfl.LayersMod
     'INVALID_OPTION',
     () => `convEncoder: blocksPerStage must be a positive integer, got ${blocksPerStage}.`,
   );
-  const input = tfl.input({ shape: [height, width, channels], name: 'image' });
-  let x = convBn(input, widths[0] as number, 3, 2, true);
-  for (let side = Math.ceil(Math.max(height, width) / 2); side > maxStageSize; side = Math.ceil(side / 2)) {
-    x = convBn(x, widths[0] as number, 3, 2, true);
-  }
-  widths.forEach((filters, stage) => {
-    for (let block = 0; block < blocksPerStage; block++) x = residualBlock(x, filters, stage > 0 && block === 0 ? 2 : 1);
+  return buildSeeded('convEncoder', options.seed, () => {
+    const input = tfl.input({ shape: [height, width, channels], name: 'image' });
+    let x = convBn(input, widths[0] as number, 3, 2, true);
+    for (let side = Math.ceil(Math.max(height, width) / 2); side > maxStageSize; side = Math.ceil(side / 2)) {
+      x = convBn(x, widths[0] as number, 3, 2, true);
+    }
+    widths.forEach((filters, stage) => {
+      for (let block = 0; block < blocksPerStage; block++) x = residualBlock(x, filters, stage > 0 && block === 0 ? 2 : 1);
+    });
+    let rep = tfl.layers.dense({ units: outputDim }).apply(tfl.layers.globalAveragePooling2d({}).apply(x)) as tfl.SymbolicTensor;
+    if (normalize) rep = l2NormalizeLayer().apply(rep) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: rep, name: options.name ?? 'conv_encoder' });
+    return { model, encoder: layersEncoder(model) };
   });
-  let rep = tfl.layers.dense({ units: outputDim }).apply(tfl.layers.globalAveragePooling2d({}).apply(x)) as tfl.SymbolicTensor;
-  if (normalize) rep = l2NormalizeLayer().apply(rep) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: input, outputs: rep, name: options.name ?? 'conv_encoder' });
-  return { model, encoder: layersEncoder(model) };
 }

@@ -2,6 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { check } from './errors.js';
 import { l2NormalizeLayer } from './layers/l2-normalize.js';
 import { layersEncoder, type LayersEncoder } from './layers-encoder.js';
+import { buildSeeded } from './seeded.js';
 
 /** Options of mlpEncoder. */
 export interface MlpEncoderOptions {
@@ -15,6 +16,8 @@ export interface MlpEncoderOptions {
   dropout?: number;
   /** L2-normalise the reps. Default false. */
   normalize?: boolean;
+  /** Seeds the initial weights: one seed, bit-identical weights (no seeded scope needed around the call). */
+  seed?: number;
   /** Model name. */
   name?: string;
 }
@@ -40,12 +43,14 @@ export function mlpEncoder(options: MlpEncoderOptions): { model: tfl.LayersModel
     () => `mlpEncoder: widths must be positive integers, got [${widths.join(', ')}].`,
   );
   check(dropout >= 0 && dropout < 1, 'INVALID_OPTION', () => `mlpEncoder: dropout must be in [0, 1), got ${dropout}.`);
-  const model = tfl.sequential({ name: options.name ?? 'mlp_encoder' });
-  widths.forEach((units, k) => {
-    const last = k === widths.length - 1;
-    model.add(tfl.layers.dense({ units, ...(k === 0 ? { inputShape: [inputDim] } : {}), activation: last ? 'linear' : activation }));
-    if (!last && dropout > 0) model.add(tfl.layers.dropout({ rate: dropout }));
+  return buildSeeded('mlpEncoder', options.seed, () => {
+    const model = tfl.sequential({ name: options.name ?? 'mlp_encoder' });
+    widths.forEach((units, k) => {
+      const last = k === widths.length - 1;
+      model.add(tfl.layers.dense({ units, ...(k === 0 ? { inputShape: [inputDim] } : {}), activation: last ? 'linear' : activation }));
+      if (!last && dropout > 0) model.add(tfl.layers.dropout({ rate: dropout }));
+    });
+    if (normalize) model.add(l2NormalizeLayer());
+    return { model, encoder: layersEncoder(model) };
   });
-  if (normalize) model.add(l2NormalizeLayer());
-  return { model, encoder: layersEncoder(model) };
 }

@@ -3,6 +3,7 @@ import { check } from './errors.js';
 import { MaskedPooling, MaskedSelfAttention, PositionEmbedding } from './layers/attention.js';
 import { l2NormalizeLayer } from './layers/l2-normalize.js';
 import { layersEncoder, type LayersEncoder } from './layers-encoder.js';
+import { buildSeeded } from './seeded.js';
 
 /** Options of textEncoder. */
 export interface TextEncoderOptions {
@@ -26,6 +27,8 @@ export interface TextEncoderOptions {
   outputDim?: number;
   /** L2-normalise the reps. Default false. */
   normalize?: boolean;
+  /** Seeds the initial weights: one seed, bit-identical weights (no seeded scope needed around the call). */
+  seed?: number;
   /** Model name. */
   name?: string;
 }
@@ -52,26 +55,31 @@ export function textEncoder(options: TextEncoderOptions): { model: tfl.LayersMod
   check(dim % heads === 0, 'INVALID_OPTION', () => `textEncoder: dim (${dim}) must be a multiple of heads (${heads}).`);
   check(dropout >= 0 && dropout < 1, 'INVALID_OPTION', () => `textEncoder: dropout must be in [0, 1), got ${dropout}.`);
 
-  const inputIds = tfl.input({ shape: [null], dtype: 'int32', name: 'inputIds' });
-  const attentionMask = tfl.input({ shape: [null], dtype: 'float32', name: 'attentionMask' });
-  const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor =>
-    layer.apply(x) as tfl.SymbolicTensor;
-  const drop = (x: tfl.SymbolicTensor): tfl.SymbolicTensor => (dropout > 0 ? apply(tfl.layers.dropout({ rate: dropout }), x) : x);
+  return buildSeeded('textEncoder', options.seed, () => {
+    const inputIds = tfl.input({ shape: [null], dtype: 'int32', name: 'inputIds' });
+    const attentionMask = tfl.input({ shape: [null], dtype: 'float32', name: 'attentionMask' });
+    const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor =>
+      layer.apply(x) as tfl.SymbolicTensor;
+    const drop = (x: tfl.SymbolicTensor): tfl.SymbolicTensor => (dropout > 0 ? apply(tfl.layers.dropout({ rate: dropout }), x) : x);
 
-  let x = apply(tfl.layers.embedding({ inputDim: vocabSize, outputDim: dim, embeddingsInitializer: 'randomNormal' }), inputIds);
-  x = drop(apply(new PositionEmbedding({ maxLength }), x));
-  for (let block = 0; block < layers; block++) {
-    const attended = apply(new MaskedSelfAttention({ heads }), [apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x), attentionMask]);
-    x = apply(tfl.layers.add(), [x, drop(attended)]);
-    const hidden = apply(
-      tfl.layers.dense({ units: ffDim, activation: 'gelu' }),
-      apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x),
-    );
-    x = apply(tfl.layers.add(), [x, drop(apply(tfl.layers.dense({ units: dim }), hidden))]);
-  }
-  x = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);
-  let rep = apply(tfl.layers.dense({ units: outputDim }), apply(new MaskedPooling({ mode: pooling }), [x, attentionMask]));
-  if (normalize) rep = apply(l2NormalizeLayer(), rep);
-  const model = tfl.model({ inputs: [inputIds, attentionMask], outputs: rep, name: options.name ?? 'text_encoder' });
-  return { model, encoder: layersEncoder(model) };
+    let x = apply(tfl.layers.embedding({ inputDim: vocabSize, outputDim: dim, embeddingsInitializer: 'randomNormal' }), inputIds);
+    x = drop(apply(new PositionEmbedding({ maxLength }), x));
+    for (let block = 0; block < layers; block++) {
+      const attended = apply(new MaskedSelfAttention({ heads }), [
+        apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x),
+        attentionMask,
+      ]);
+      x = apply(tfl.layers.add(), [x, drop(attended)]);
+      const hidden = apply(
+        tfl.layers.dense({ units: ffDim, activation: 'gelu' }),
+        apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x),
+      );
+      x = apply(tfl.layers.add(), [x, drop(apply(tfl.layers.dense({ units: dim }), hidden))]);
+    }
+    x = apply(tfl.layers.layerNormalization({ epsilon: 1e-6 }), x);
+    let rep = apply(tfl.layers.dense({ units: outputDim }), apply(new MaskedPooling({ mode: pooling }), [x, attentionMask]));
+    if (normalize) rep = apply(l2NormalizeLayer(), rep);
+    const model = tfl.model({ inputs: [inputIds, attentionMask], outputs: rep, name: options.name ?? 'text_encoder' });
+    return { model, encoder: layersEncoder(model) };
+  });
 }
