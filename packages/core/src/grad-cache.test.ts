@@ -283,6 +283,29 @@ describe('GradCache', () => {
       tf.dispose([w, x]);
     });
 
+    test("setting steps resumes the replay: a new GradCache at steps = 2 draws step 2's masks", () => {
+      const w = tf.variable(tf.randomNormal([4, 6], 0, 1, 'float32', 31), true);
+      const x = tf.randomNormal([5, 4], 0, 1, 'float32', 32);
+      const loss = ([r]: tf.Tensor2D[]): tf.Scalar => tf.sum(tf.square(r as tf.Tensor2D));
+      const gradAt = (cache: GradCache): number[] => {
+        const { loss: l, grads } = cache.computeGradients([x]);
+        const g = Array.from(grads[w.name]!.dataSync());
+        tf.dispose([l, grads]);
+        return g;
+      };
+      const straight = new GradCache({ encoders: [dropoutEncoder(w, [])], chunkSize: 2, seed: 3, loss });
+      const [g0, , g2] = [gradAt(straight), gradAt(straight), gradAt(straight)];
+      const resumed = new GradCache({ encoders: [dropoutEncoder(w, [])], chunkSize: 2, seed: 3, loss });
+      resumed.steps = 2;
+      expect(gradAt(resumed)).toEqual(g2);
+      expect(g2).not.toEqual(g0);
+      expect(resumed.steps).toBe(3);
+      expect(() => {
+        resumed.steps = -1;
+      }).toThrowError(/GradCache.steps: must be an integer ≥ 0/);
+      tf.dispose([w, x]);
+    });
+
     test('equals the full-batch gradient under the same randomness, and is deterministic for a seed', () => {
       const w = tf.variable(tf.randomNormal([4, 6], 0, 1, 'float32', 21), true);
       const enc = dropoutEncoder(w, []);

@@ -72,6 +72,16 @@ export class GradCache<E = unknown> {
     return this.stepCount;
   }
 
+  /** Sets the step index, to resume a run from a checkpoint with the same random replay. */
+  set steps(value: number) {
+    check(
+      Number.isInteger(value) && value >= 0,
+      'INVALID_OPTION',
+      () => `GradCache.steps: must be an integer ≥ 0 (the step to resume at), got ${describe(value)}.`,
+    );
+    this.stepCount = value;
+  }
+
   /**
    * Every trainable variable this GradCache returns a gradient for, in the fixed order `step` hands
    * them to the optimizer: the encoders' (first appearance), then the loss's.
