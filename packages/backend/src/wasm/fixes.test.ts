@@ -220,7 +220,7 @@ describe('wasm kernel fixes match the cpu backend', () => {
     );
   });
 
-  test('gather (embedding) gradients, depthwise conv gradients, einsum', async () => {
+  test('gather (rows by 1-D and 2-D ids, a column gather, int32) and its gradient, depthwise conv gradients, einsum', async () => {
     await expectWasmMatchesCpu(() => {
       const table = tf.tensor2d(values([7, 4], 3), [7, 4]);
       const ids = tf.tensor1d([1, 3, 3, 0, 6, 1], 'int32');
@@ -229,7 +229,9 @@ describe('wasm kernel fixes match the cpu backend', () => {
       const filter = tf.tensor4d(values([3, 3, 3, 2], 6), [3, 3, 3, 2]);
       const [gx, gf] = tf.grads((a, b) => tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, filter]);
       const einsum = tf.einsum('bij,bjk->bik', tf.tensor3d(values([2, 3, 4], 7), [2, 3, 4]), tf.tensor3d(values([2, 4, 5], 8), [2, 4, 5]));
-      return [tf.grad((t) => tf.gather(t, ids))(table, dy), gx as tf.Tensor, gf as tf.Tensor, einsum];
+      const ids2d = tf.tensor2d([2, 0, 6, 6, 1, 5], [2, 3], 'int32');
+      const other = [tf.gather(table, ids2d), tf.gather(table, tf.tensor1d([3, 1], 'int32'), 1), tf.gather(tf.cast(table, 'int32'), ids)];
+      return [tf.grad((t) => tf.gather(t, ids))(table, dy), gx as tf.Tensor, gf as tf.Tensor, einsum, ...other];
     });
   });
 });

@@ -3,6 +3,7 @@ import { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInput } from './conv2d-backprop-input.js';
 import { wasmSegmentSum } from '../segment-sum.js';
 import { cpuBridge } from './cpu-bridge.js';
+import { gatherRowsKernel } from './gather-rows.js';
 import { transposeFirst } from './transposed-matmul.js';
 import { convScratch, reservingScratch } from './xnnpack-scratch.js';
 
@@ -31,6 +32,11 @@ export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: 
     make: (s) => conv2DBackpropInput(s as tf.KernelConfig),
   },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
+  {
+    kernel: 'GatherV2',
+    why: 'embedding lookups ~30× slower than a row copy (per-element strides): one block copy per row',
+    make: (s) => gatherRowsKernel(s as tf.KernelConfig),
+  },
   {
     kernel: 'UnsortedSegmentSum',
     why: 'missing (embedding / gather gradients): one-pass scatter-add on the heap',
