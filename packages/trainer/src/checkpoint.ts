@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { TrainerError, check } from './errors.js';
+import type { Position } from './fit.js';
+
+const FORMAT = 'gradcache-checkpoint';
+const LATEST = 'latest';
+
+/** What a checkpoint holds besides tensors. */
+export interface CheckpointState {
+  position: Position;
+  /** Anything JSON the run needs to resume (its options, seeds, the tokenizer's settings). */
+  meta: Record<string, unknown>;
+}
+
+interface TensorEntry {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  offset: number;
+  length: number;
+}
+
+interface Manifest extends CheckpointState {
+  format: typeof FORMAT;
+  version: 1;
+  variables: TensorEntry[];
+  optimizer: { className: string; iterations: number; slots: TensorEntry[]; extra: TensorEntry[] };
+  bytes: number;
+  sha256: string;
+}
+
+/** Optimizer fields tfjs recomputes on setWeights with pow() — not bit-identical to the running product (Adam, Adamax). */
+const RUNNING_PRODUCTS = ['accBeta1', 'accBeta2'] as const;
+
+/** Writes a file and flushes it to disk before returning. */
+async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Saves a resumable checkpoint into `directory`: every variable's value (by name), the optimizer's
+ * state (its slots, iteration count and running β products, so a resumed Adam is bit-identical),
+ * the position and `meta`. Atomic: it is written to a new folder, flushed, and only then does the
+ * `latest` pointer (replaced by rename) name it — a process killed mid-save leaves the previous
+ * checkpoint as `latest`. Older checkpoints beyond `keep` (default 2) are removed.
+ */
+export async function saveCheckpoint(
+  directory: string,
+  contents: { variables: readonly tf.Variable[]; optimizer: tf.Optimizer; state: CheckpointState },
+  options: { keep?: number } = {},
+): Promise<string> {
+  const { keep = 2 } = options;
+  const { variables, optimizer, state } = contents;
+  const slots = await optimizer.getWeights();
+  // getWeights makes a new 'iter' scalar (the slots are the optimizer's own variables).
+  const iter = slots[0]?.name === 'iter' ? slots.shift() : undefined;
+  const iterations = iter === undefined ? 0 : (iter.tensor.dataSync()[0] as number);
+  iter?.tensor.dispose();
+  const extra = RUNNING_PRODUCTS.flatMap((field) => {
+    const value = (optimizer as unknown as Record<string, unknown>)[field];
+    return value instanceof tf.Tensor ? [{ name: field, tensor: value }] : [];
+  });
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const entries = (list: readonly { name: string; tensor: tf.Tensor }[]): TensorEntry[] =>
+    list.map(({ name, tensor }) => {
+      check(
+        tensor.dtype === 'float32' || tensor.dtype === 'int32',
+        'INVALID_OPTION',
+        () => `saveCheckpoint: ${name} is ${tensor.dtype}; only float32 and int32 tensors are saved.`,
+      );
+      const bytes = new Uint8Array((tensor.dataSync() as Float32Array | Int32Array).slice().buffer);
+      chunks.push(bytes);
+      const entry = { name, shape: [...tensor.shape], dtype: tensor.dtype, offset, length: bytes.length };
+      offset += bytes.length;
+      return entry;
+    });
+  const variableEntries = entries(variables.map((v) => ({ name: v.name, tensor: v })));
+  const slotEntries = entries(slots);
+  const extraEntries = entries(extra);
+  const data = new Uint8Array(offset);
+  let at = 0;
+  for (const c of chunks) {
+    data.set(c, at);
+    at += c.length;
+  }
+  const manifest: Manifest = {
+    format: FORMAT,
+    version: 1,
+    ...state,
+    variables: variableEntries,
+    optimizer: { className: optimizer.getClassName(), iterations, slots: slotEntries, extra: extraEntries },
+    bytes: data.length,
+    sha256: createHash('sha256').update(data).digest('hex'),
+  };
+  const name = `step-${String(state.position.step).padStart(8, '0')}`;
+  const temporary = join(directory, `.${name}.partial-${process.pid}`);
+  await mkdir(directory, { recursive: true });
+  await rm(temporary, { recursive: true, force: true });
+  await mkdir(temporary);
+  await writeDurable(join(temporary, 'tensors.bin'), data);
+  await writeDurable(join(temporary, 'checkpoint.json'), JSON.stringify(manifest));
+  await rm(join(directory, name), { recursive: true, force: true });
+  await rename(temporary, join(directory, name));
+  await writeDurable(join(directory, `${LATEST}.partial-${process.pid}`), name);
+  await rename(join(directory, `${LATEST}.partial-${process.pid}`), join(directory, LATEST));
+  const old = (await readdir(directory)).filter((f) => /^step-\d{8}$/.test(f) && f !== name).sort();
+  for (const f of old.slice(0, Math.max(0, old.length - (keep - 1)))) await rm(join(directory, f), { recursive: true, force: true });
+  return join(directory, name);
+}
+
+function corrupt(directory: string, why: string): TrainerError {
+  return new TrainerError(
+    'INVALID_CHECKPOINT',
+    `loadCheckpoint: ${directory} ${why}. Nothing was changed; point at a folder saveCheckpoint wrote.`,
+  );
+}
+
+/** Reads the checkpoint `latest` names in `directory`, verifying its checksum; nothing is assigned. */
+async function readCheckpoint(directory: string): Promise<{ manifest: Manifest; data: Uint8Array }> {
+  let name: string;
+  try {
+    name = (await readFile(join(directory, LATEST), 'utf8')).trim();
+  } catch (error) {
+    throw corrupt(directory, `has no readable '${LATEST}' pointer (${(error as Error).message})`);
+  }
+  let manifest: Manifest;
+  let data: Uint8Array;
+  try {
+    manifest = JSON.parse(await readFile(join(directory, name, 'checkpoint.json'), 'utf8')) as Manifest;
+    data = new Uint8Array(await readFile(join(directory, name, 'tensors.bin')));
+  } catch (error) {
+    throw corrupt(directory, `names ${name}, which cannot be read (${(error as Error).message})`);
+  }
+  if (manifest.format !== FORMAT || manifest.version !== 1) throw corrupt(directory, `holds no ${FORMAT} v1 (${name})`);
+  if (data.length !== manifest.bytes || createHash('sha256').update(data).digest('hex') !== manifest.sha256) {
+    throw corrupt(directory, `has a tensors.bin in ${name} that does not match its checksum (truncated or modified)`);
+  }
+  return { manifest, data };
+}
+
+function tensorOf(entry: TensorEntry, data: Uint8Array): tf.Tensor {
+  const bytes = data.slice(entry.offset, entry.offset + entry.length).buffer;
+  return tf.tensor(entry.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes), entry.shape, entry.dtype);
+}
+
+/**
+ * Restores a checkpoint saved by saveCheckpoint: assigns every variable by name, sets the
+ * optimizer's state (which must be a fresh optimizer of the same class, given the same variables
+ * in the same order), and returns the position and meta. Everything is checked before anything is
+ * assigned: a missing or corrupt checkpoint, a missing variable or a shape mismatch throws
+ * INVALID_CHECKPOINT and changes nothing.
+ */
+export async function loadCheckpoint(
+  directory: string,
+  contents: { variables: readonly tf.Variable[]; optimizer: tf.Optimizer },
+): Promise<CheckpointState> {
+  const { manifest, data } = await readCheckpoint(directory);
+  const saved = new Map(manifest.variables.map((e) => [e.name, e]));
+  for (const v of contents.variables) {
+    const entry = saved.get(v.name);
+    if (entry === undefined) throw corrupt(directory, `has no value for variable ${v.name}`);
+    if (!tf.util.arraysEqual(entry.shape, v.shape))
+      throw corrupt(directory, `has ${v.name} as [${entry.shape}], the model has [${v.shape}]`);
+  }
+  if (manifest.optimizer.className !== contents.optimizer.getClassName()) {
+    throw corrupt(directory, `was saved with a ${manifest.optimizer.className}, not a ${contents.optimizer.getClassName()}`);
+  }
+  tf.tidy(() => {
+    for (const v of contents.variables) v.assign(tensorOf(saved.get(v.name) as TensorEntry, data));
+  });
+  const { iterations, slots, extra } = manifest.optimizer;
+  const iter = tf.scalar(iterations, 'int32');
+  const values = slots.map((e) => ({ name: e.name, tensor: tensorOf(e, data) }));
+  await contents.optimizer.setWeights([{ name: 'iter', tensor: iter }, ...values]);
+  tf.dispose([iter, values.map((v) => v.tensor)]);
+  for (const e of extra) {
+    const field = (contents.optimizer as unknown as Record<string, unknown>)[e.name];
+    if (field instanceof tf.Variable) {
+      const value = tensorOf(e, data);
+      field.assign(value);
+      value.dispose();
+    }
+  }
+  return { position: manifest.position, meta: manifest.meta };
+}
+
+/** Whether `directory` holds a checkpoint (a `latest` pointer). */
+export async function hasCheckpoint(directory: string): Promise<boolean> {
+  try {
+    await readFile(join(directory, LATEST));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes text to a file atomically (temporary file, flush, rename). */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  await writeDurable(`${path}.partial-${process.pid}`, text);
+  await rename(`${path}.partial-${process.pid}`, path);
+}

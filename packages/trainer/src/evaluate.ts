@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Batch, Encoder } from '@gradcache/core';
+import { check, checkInteger } from './errors.js';
+
+/**
+ * Encodes `count` rows in chunks (`batchOf(indices)` builds a chunk's input; its tensors are freed
+ * after encoding), outside any gradient scope: a 100k-row corpus needs one chunk's activations. The
+ * caller owns the returned [count, d] tensor.
+ */
+export function encodeAll(encoder: Encoder, count: number, batchOf: (indices: number[]) => Batch, chunkSize = 256): tf.Tensor2D {
+  checkInteger('encodeAll', 'count', count, 1);
+  checkInteger('encodeAll', 'chunkSize', chunkSize, 1);
+  const parts: tf.Tensor2D[] = [];
+  try {
+    for (let begin = 0; begin < count; begin += chunkSize) {
+      const indices = Array.from({ length: Math.min(chunkSize, count - begin) }, (_, i) => begin + i);
+      parts.push(
+        tf.tidy(() => {
+          const input = batchOf(indices);
+          try {
+            return encoder.encode(input, { training: false }) as tf.Tensor2D;
+          } finally {
+            tf.dispose(input as tf.TensorContainer);
+          }
+        }),
+      );
+    }
+    return tf.concat(parts, 0);
+  } finally {
+    tf.dispose(parts);
+  }
+}
+
+/** Retrieval quality, each a mean over queries. */
+export interface RetrievalMetrics {
+  /** recall@k: the share of a query's relevant documents ranked in the top k. */
+  recall: Record<number, number>;
+  /** Mean reciprocal rank of the first relevant document. */
+  mrr: number;
+  /** nDCG@10 with binary relevance. */
+  ndcg10: number;
+  queries: number;
+  documents: number;
+}
+
+/**
+ * Ranks every document for every query by dot product and scores the ranking against `relevant`
+ * (one document index, or a list, per query). A document's rank is 1 + the number of documents
+ * scored strictly higher. Queries are scored `tileSize` at a time: memory O(tileSize · documents).
+ */
+export function retrievalMetrics(
+  queries: tf.Tensor2D,
+  documents: tf.Tensor2D,
+  relevant: readonly (number | readonly number[])[],
+  options: { ks?: readonly number[]; tileSize?: number } = {},
+): RetrievalMetrics {
+  const { ks = [1, 5, 10], tileSize = 512 } = options;
+  const [n, d] = queries.shape;
+  const [m, d2] = documents.shape;
+  check(d === d2, 'INVALID_OPTION', () => `retrievalMetrics: queries are ${d} wide but documents ${d2}.`);
+  check(relevant.length === n, 'INVALID_OPTION', () => `retrievalMetrics: ${n} queries but relevant has ${relevant.length} entries.`);
+  const lists = relevant.map((r) => (typeof r === 'number' ? [r] : [...r]));
+  check(
+    lists.every((l) => l.length > 0 && l.every((j) => Number.isInteger(j) && j >= 0 && j < m)),
+    'INVALID_OPTION',
+    () => `retrievalMetrics: every query needs relevant document indices in [0, ${m}).`,
+  );
+  const recall = Object.fromEntries(ks.map((k) => [k, 0]));
+  let mrr = 0;
+  let ndcg10 = 0;
+  for (let begin = 0; begin < n; begin += tileSize) {
+    const size = Math.min(tileSize, n - begin);
+    const tileLists = lists.slice(begin, begin + size);
+    const pairs = tileLists.flatMap((l, i) => l.map((j) => [i, j]));
+    const ranks = tf.tidy(() => {
+      const scores = tf.matMul(tf.slice(queries, begin, size), documents, false, true);
+      const own = tf.gatherND(scores, tf.tensor2d(pairs, [pairs.length, 2], 'int32'));
+      const rows = tf.gather(
+        scores,
+        tf.tensor1d(
+          pairs.map(([i]) => i as number),
+          'int32',
+        ),
+      );
+      return tf.sum(tf.cast(tf.greater(rows, tf.expandDims(own, 1)), 'int32'), 1);
+    });
+    const rankData = ranks.dataSync();
+    ranks.dispose();
+    let p = 0;
+    for (const list of tileLists) {
+      const r = Array.from({ length: list.length }, () => (rankData[p++] as number) + 1).sort((a, b) => a - b);
+      for (const k of ks) recall[k] = (recall[k] as number) + r.filter((x) => x <= k).length / r.length;
+      mrr += 1 / (r[0] as number);
+      const dcg = r.filter((x) => x <= 10).reduce((s, x) => s + 1 / Math.log2(x + 1), 0);
+      const ideal = Array.from({ length: Math.min(10, r.length) }, (_, i) => 1 / Math.log2(i + 2)).reduce((a, b) => a + b, 0);
+      ndcg10 += dcg / ideal;
+    }
+  }
+  for (const k of ks) recall[k] = (recall[k] as number) / n;
+  return { recall, mrr: mrr / n, ndcg10: ndcg10 / n, queries: n, documents: m };
+}
+
+/**
+ * Weighted kNN classification accuracy (as InstDisc and SimCLR report it): each test rep votes
+ * with its k most similar train reps (dot product; pass L2-normalised reps for cosine), each vote
+ * weighted exp(similarity/temperature); the class with the largest total wins. Test reps are scored
+ * `tileSize` at a time.
+ */
+export function knnAccuracy(
+  train: tf.Tensor2D,
+  trainLabels: Int32Array,
+  test: tf.Tensor2D,
+  testLabels: Int32Array,
+  options: { k?: number; temperature?: number; tileSize?: number } = {},
+): number {
+  const { k = 20, temperature = 0.07, tileSize = 256 } = options;
+  const n = train.shape[0];
+  check(trainLabels.length === n, 'INVALID_OPTION', () => `knnAccuracy: ${n} train reps but ${trainLabels.length} labels.`);
+  check(
+    testLabels.length === test.shape[0],
+    'INVALID_OPTION',
+    () => `knnAccuracy: ${test.shape[0]} test reps but ${testLabels.length} labels.`,
+  );
+  checkInteger('knnAccuracy', 'k', k, 1);
+  const neighbours = Math.min(k, n);
+  const classes = Math.max(...trainLabels, ...testLabels) + 1;
+  const labels = tf.tensor1d(trainLabels, 'int32');
+  let correct = 0;
+  try {
+    for (let begin = 0; begin < test.shape[0]; begin += tileSize) {
+      const size = Math.min(tileSize, test.shape[0] - begin);
+      const predicted = tf.tidy(() => {
+        const { values, indices } = tf.topk(tf.matMul(tf.slice(test, begin, size), train, false, true), neighbours);
+        const votes = tf.mul(tf.oneHot(tf.gather(labels, indices), classes), tf.expandDims(tf.exp(tf.div(values, temperature)), 2));
+        return tf.argMax(tf.sum(votes, 1), 1);
+      });
+      const p = predicted.dataSync();
+      predicted.dispose();
+      for (let i = 0; i < size; i++) if (p[i] === testLabels[begin + i]) correct++;
+    }
+  } finally {
+    labels.dispose();
+  }
+  return correct / test.shape[0];
+}

@@ -1,0 +1,184 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type Batch, type Encoder, GradCache, type LossFunction } from '@gradcache/core';
+import { batchCount, epochBatches } from '@gradcache/data';
+import { check, checkInteger } from './errors.js';
+import type { LearningRateSchedule } from './schedule.js';
+import { accumulatedGradients, applyGradients, encoderVariables, fullBatchGradients, type Gradients } from './steps.js';
+
+/**
+ * How a step turns a batch into gradients. `'cached'`: GradCache, the exact large-batch gradient
+ * at the memory of one chunk. `'accumulate'`: naive accumulation over chunks (each chunk sees only
+ * its own negatives), one optimizer step per batch. `'small'`: plain steps on batches of `chunkSize`
+ * rows — more, smaller steps over the same data.
+ */
+export type Strategy = 'cached' | 'accumulate' | 'small';
+export const STRATEGIES: readonly Strategy[] = ['cached', 'accumulate', 'small'];
+
+/** The training set, as fit sees it. */
+export interface TrainingData {
+  /** Rows in one epoch. */
+  size: number;
+  /** The inputs of the rows at `indices`, one Batch per encoder. fit frees them after the step. */
+  batch(indices: readonly number[], epoch: number): Batch[];
+}
+
+/** Where a run is: the next step, and the epoch and batch it will take. */
+export interface Position {
+  epoch: number;
+  batch: number;
+  step: number;
+}
+
+/** What fit reports after each step. */
+export interface StepLog {
+  /** The step just taken, 1-based: the optimizer has taken this many steps. */
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  /** The batch just taken, 1-based, of `batchesPerEpoch`. */
+  batch: number;
+  batchesPerEpoch: number;
+  loss: number;
+  learningRate: number;
+  /** The global gradient norm before clipping. */
+  gradNorm: number;
+  rows: number;
+  ms: number;
+  /** Bytes of live tensors after the step. */
+  tensorBytes: number;
+}
+
+/** Hooks fit awaits between steps. */
+export interface FitCallbacks {
+  onStep?(log: StepLog, position: Position): void | Promise<void>;
+  onEpochEnd?(epoch: number, position: Position): void | Promise<void>;
+}
+
+/** Options of fit. */
+export interface FitOptions<E = unknown> {
+  encoders: readonly Encoder[];
+  loss: LossFunction<E>;
+  optimizer: tf.Optimizer;
+  data: TrainingData;
+  /** Rows per optimizer step for `'cached'` and `'accumulate'`. */
+  batchSize: number;
+  /** Rows per chunk (`'cached'`, `'accumulate'`), and per step for `'small'`. */
+  chunkSize: number;
+  /** Default `'cached'`. */
+  strategy?: Strategy;
+  epochs: number;
+  /** Seeds the batch order and dropout. Default 0. */
+  seed?: number;
+  /** Sets the optimizer's learning rate before each step. Default: left as it is. */
+  learningRate?: LearningRateSchedule;
+  /** Clip the gradients to this global L2 norm. */
+  clipNorm?: number;
+  /** Variables of the loss (a learnable temperature) for `'accumulate'` and `'small'`; `'cached'` finds them itself. */
+  lossVariables?: readonly tf.Variable[];
+  callbacks?: readonly FitCallbacks[];
+  /** Resume here (from a checkpoint). Default the start. */
+  start?: Position;
+}
+
+/** What fit returns. */
+export interface FitResult {
+  history: StepLog[];
+  /** Where the run stopped: resume from here. */
+  position: Position;
+  /** The variables trained, in the fixed order the optimizer saw them. */
+  variables: tf.Variable[];
+}
+
+/**
+ * Trains `encoders` on `data` for `epochs` with one strategy, the same batches in the same order for
+ * every strategy (a function of the seed and epoch): the comparison GradCache's paper makes, on any
+ * data. Deterministic for a seed, and resumable bit-identically from a `start` position with the
+ * optimizer state and weights restored (see `saveCheckpoint` in `@gradcache/trainer/node`).
+ *
+ * ```ts
+ * const { history } = await fit({ encoders: [q, d], loss, optimizer: tf.train.adam(1e-3), data,
+ *   batchSize: 1024, chunkSize: 64, epochs: 3 });
+ * ```
+ */
+export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
+  const { encoders, loss, optimizer, data, batchSize, chunkSize, strategy = 'cached', epochs, seed = 0, clipNorm } = options;
+  check(
+    STRATEGIES.includes(strategy),
+    'INVALID_OPTION',
+    () => `fit: strategy must be one of ${STRATEGIES.join(', ')}, got ${String(strategy)}.`,
+  );
+  checkInteger('fit', 'batchSize', batchSize, 1);
+  checkInteger('fit', 'chunkSize', chunkSize, 1);
+  checkInteger('fit', 'epochs', epochs, 1);
+  check(
+    typeof data?.batch === 'function' && Number.isInteger(data.size),
+    'INVALID_OPTION',
+    () => 'fit: data must be { size, batch(indices, epoch) }.',
+  );
+  const rowsPerStep = strategy === 'small' ? chunkSize : batchSize;
+  const batchesPerEpoch = batchCount(data.size, rowsPerStep);
+  check(
+    batchesPerEpoch > 0,
+    'INVALID_OPTION',
+    () => `fit: the data has ${data.size} rows, fewer than one batch of ${rowsPerStep}; lower batchSize.`,
+  );
+  const totalSteps = batchesPerEpoch * epochs;
+  const gradCache = strategy === 'cached' ? new GradCache({ encoders, chunkSize, loss, seed }) : undefined;
+  const position: Position = { ...(options.start ?? { epoch: 0, batch: 0, step: 0 }) };
+  if (gradCache !== undefined) gradCache.steps = position.step;
+  const history: StepLog[] = [];
+  let variables = gradCache?.variables ?? [...encoderVariables(encoders), ...(options.lossVariables ?? [])];
+  const callbacks = options.callbacks ?? [];
+
+  const gradients = (inputs: Batch[], step: number): Gradients => {
+    if (gradCache !== undefined) {
+      const { loss: value, grads } = gradCache.computeGradients(inputs);
+      variables = gradCache.variables;
+      return { loss: value, grads };
+    }
+    if (strategy === 'accumulate') return accumulatedGradients(encoders, loss, variables, inputs, chunkSize, { seed, step });
+    return fullBatchGradients(encoders, loss, variables, inputs, { seed, step });
+  };
+
+  for (; position.epoch < epochs; position.epoch++, position.batch = 0) {
+    const batches = epochBatches(data.size, { batchSize: rowsPerStep, seed, epoch: position.epoch });
+    for (; position.batch < batchesPerEpoch; ) {
+      const start = performance.now();
+      const learningRate = options.learningRate?.(position.step);
+      if (learningRate !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+      const inputs = data.batch(batches[position.batch] as number[], position.epoch);
+      let lossValue: number;
+      let gradNorm: number;
+      try {
+        const { loss: value, grads } = gradients(inputs, position.step);
+        try {
+          lossValue = value.dataSync()[0] as number;
+          ({ gradNorm } = applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm }));
+        } finally {
+          tf.dispose([value, grads]);
+        }
+      } finally {
+        tf.dispose(inputs as tf.TensorContainer);
+      }
+      position.batch++;
+      position.step++;
+      const log: StepLog = {
+        step: position.step,
+        totalSteps,
+        epoch: position.epoch,
+        batch: position.batch,
+        batchesPerEpoch,
+        loss: lossValue,
+        learningRate: learningRate ?? (optimizer as unknown as { learningRate?: number }).learningRate ?? Number.NaN,
+        gradNorm,
+        rows: rowsPerStep,
+        ms: performance.now() - start,
+        tensorBytes: tf.memory().numBytes,
+      };
+      history.push(log);
+      for (const c of callbacks) await c.onStep?.(log, { ...position });
+    }
+    for (const c of callbacks) await c.onEpochEnd?.(position.epoch, { epoch: position.epoch + 1, batch: 0, step: position.step });
+  }
+  return { history, position, variables };
+}

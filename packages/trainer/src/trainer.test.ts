@@ -1,0 +1,213 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { functionEncoder } from '@gradcache/core';
+import { expectClose, useBackend } from '@gradcache/testing';
+import { TrainerError } from './errors.js';
+import { encodeAll, knnAccuracy, retrievalMetrics } from './evaluate.js';
+import { fit } from './fit.js';
+import { warmupCosine } from './schedule.js';
+import { accumulatedGradients, applyGradients, fullBatchGradients } from './steps.js';
+import { toyTask } from './toy-task.test-helper.js';
+
+beforeAll(() => useBackend('cpu'));
+
+const values = (t: tf.Tensor): number[] => Array.from(t.dataSync());
+
+describe('steps', () => {
+  test('accumulatedGradients is the rows/B-weighted sum of per-chunk full-batch gradients; one chunk is the full batch', () => {
+    const w = tf.variable(
+      tf.tensor2d([
+        [1, -2],
+        [0.5, 3],
+      ]),
+      true,
+      'acc_w',
+    );
+    const encoder = functionEncoder({ name: 'lin', variables: [w], encode: (x) => tf.matMul(x as tf.Tensor2D, w) });
+    const loss = ([r]: tf.Tensor2D[]): tf.Scalar => tf.mean(tf.square(tf.sub(r as tf.Tensor2D, tf.mean(r as tf.Tensor2D, 0))));
+    const x = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [-1, 0],
+      [2, 2],
+      [0, 1],
+    ]);
+    const whole = fullBatchGradients([encoder], loss, [w], [x]);
+    const one = accumulatedGradients([encoder], loss, [w], [x], 5);
+    expect(values(one.grads['acc_w'] as tf.Tensor)).toEqual(values(whole.grads['acc_w'] as tf.Tensor));
+    const acc = accumulatedGradients([encoder], loss, [w], [x], 2);
+    const parts = [
+      [0, 2],
+      [2, 2],
+      [4, 1],
+    ].map(([b, n]) => fullBatchGradients([encoder], loss, [w], [tf.slice(x, b as number, n as number)]));
+    const expected = tf.addN(parts.map((p, k) => tf.mul(p.grads['acc_w'] as tf.Tensor, ([2, 2, 1][k] as number) / 5)));
+    expectClose(acc.grads['acc_w'] as tf.Tensor, expected, 1e-6, 'accumulated grad');
+    const expectedLoss = parts.reduce((s, p, k) => s + (p.loss.dataSync()[0] as number) * (([2, 2, 1][k] as number) / 5), 0);
+    expect(acc.loss.dataSync()[0]).toBeCloseTo(expectedLoss, 6);
+    // And it is not the full-batch gradient: a batch-statistics loss changes with the chunking.
+    expect(values(acc.grads['acc_w'] as tf.Tensor)).not.toEqual(values(whole.grads['acc_w'] as tf.Tensor));
+    tf.dispose([w, x, whole, one, acc, parts, expected]);
+  });
+
+  test('applyGradients clips to the global norm, returns the norm, and refuses NaN applying nothing', () => {
+    const a = tf.variable(tf.zeros([2]), true, 'clip_a');
+    const b = tf.variable(tf.zeros([1]), true, 'clip_b');
+    const sgd = tf.train.sgd(1);
+    const grads = { clip_a: tf.tensor1d([3, 0]), clip_b: tf.tensor1d([4]) };
+    expect(applyGradients(sgd, [a, b], grads, { clipNorm: 1 }).gradNorm).toBeCloseTo(5, 6);
+    expect(values(a)).toEqual([-0.6, 0].map(Math.fround));
+    expect(values(b)).toEqual([Math.fround(-0.8)]);
+    const bad = { clip_a: tf.tensor1d([Number.NaN, 0]), clip_b: tf.tensor1d([1]) };
+    const error = (() => {
+      try {
+        applyGradients(sgd, [a, b], bad);
+      } catch (e) {
+        return e as TrainerError;
+      }
+    })();
+    expect(error?.code).toBe('NOT_FINITE');
+    expect(values(b)).toEqual([Math.fround(-0.8)]);
+    expect(() => applyGradients(sgd, [a, b], { clip_a: grads.clip_a })).toThrowError(/no gradient for clip_b/);
+    expect(() => applyGradients(sgd, [a, b], grads, { clipNorm: 0 })).toThrowError(/clipNorm must be a positive number, got 0/);
+    tf.dispose([a, b, grads, bad]);
+    sgd.dispose();
+  });
+});
+
+test('warmupCosine: linear warm-up, cosine to final, final after the end (hand values)', () => {
+  const lr = warmupCosine({ peak: 1, warmupSteps: 2, totalSteps: 6, final: 0.1 });
+  const got = [0, 1, 2, 3, 4, 5, 6, 9].map(lr);
+  // decay over 4 steps: 0.1 + 0.45·(1 + cos(π·k/4)), k = 0…3
+  const expected = [0.5, 1, 1, 0.1 + 0.45 * (1 + Math.SQRT1_2), 0.55, 0.1 + 0.45 * (1 - Math.SQRT1_2), 0.1, 0.1];
+  got.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 12));
+  expect(() => warmupCosine({ peak: 1, warmupSteps: 7, totalSteps: 6 })).toThrowError(/warmupSteps \(7\) exceeds totalSteps \(6\)/);
+});
+
+describe('evaluators (hand-computed cases)', () => {
+  test('retrievalMetrics: ranks, recall@k, MRR and nDCG@10, in tiles', () => {
+    // Scores q·dᵀ: q0 → [3, 1, 2, 0]; q1 → [0, 1, 2, 3]; q2 → [1, 1, 1, 1] (a tie: rank 1).
+    const q = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [0, 0],
+    ]);
+    const d = tf.tensor2d([
+      [3, 0],
+      [1, 1],
+      [2, 2],
+      [0, 3],
+    ]);
+    const m = retrievalMetrics(
+      q,
+      tf.add(
+        d,
+        tf.tensor2d([
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [0, 0],
+        ]),
+      ),
+      [1, 3, [0, 2]],
+      { ks: [1, 2], tileSize: 2 },
+    );
+    // q0: doc 1 scores 1, two docs higher → rank 3. q1: doc 3 → rank 1. q2: all 0 → ranks 1 and 1.
+    expect(m.recall[1]).toBeCloseTo((0 + 1 + 1) / 3, 12);
+    expect(m.recall[2]).toBeCloseTo((0 + 1 + 1) / 3, 12);
+    expect(m.mrr).toBeCloseTo((1 / 3 + 1 + 1) / 3, 12);
+    const idealTwo = 1 + 1 / Math.log2(3);
+    expect(m.ndcg10).toBeCloseTo((1 / Math.log2(4) + 1 + (1 + 1) / idealTwo) / 3, 12);
+    tf.dispose([q, d]);
+  });
+
+  test('knnAccuracy: weighted votes of the k nearest', () => {
+    const train = tf.tensor2d([
+      [1, 0],
+      [0.9, 0.1],
+      [0, 1],
+      [0.1, 0.9],
+      [0.6, 0.4],
+    ]);
+    const labels = Int32Array.from([0, 0, 1, 1, 1]);
+    const test = tf.tensor2d([
+      [1, 0.05],
+      [0.05, 1],
+      [0.7, 0.3],
+    ]);
+    // k = 1: nearest of [0.7, 0.3] is [0.9, 0.1] (0.66) vs [0.6, 0.4] (0.54) → class 0.
+    expect(knnAccuracy(train, labels, test, Int32Array.from([0, 1, 0]), { k: 1 })).toBe(1);
+    // k = 5 with a flat temperature: class 1 has 3 of 5 votes for every test point → 1 of 3 right.
+    expect(knnAccuracy(train, labels, test, Int32Array.from([0, 1, 0]), { k: 5, temperature: 1e6 })).toBeCloseTo(1 / 3, 12);
+    tf.dispose([train, test]);
+  });
+
+  test('encodeAll encodes in chunks, equals one encode, frees every chunk input', () => {
+    const w = tf.variable(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+    );
+    const encoder = functionEncoder({ name: 'lin', variables: [w], encode: (x) => tf.matMul(x as tf.Tensor2D, w) });
+    const x = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+      [2, 0],
+      [0, 2],
+    ]);
+    const before = tf.memory().numTensors;
+    const reps = encodeAll(encoder, 5, (idx) => tf.gather(x, tf.tensor1d(idx, 'int32')), 2);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    const direct = tf.matMul(x, w);
+    expect(values(reps)).toEqual(values(direct));
+    tf.dispose([w, x, reps, direct]);
+  });
+});
+
+describe('fit', () => {
+  test('a seed makes a run repeat bit-identically; strategies differ; the tensor count stays flat over 200 steps', async () => {
+    const run = async (strategy: 'cached' | 'accumulate' | 'small', epochs: number) => {
+      const task = toyTask();
+      const optimizer = tf.train.adam(1e-2);
+      const { history } = await fit({ ...task, optimizer, batchSize: 32, chunkSize: 8, strategy, epochs, seed: 3 });
+      const weights = task.variables().map(values);
+      optimizer.dispose();
+      task.dispose();
+      return { history, weights };
+    };
+    const [a, b] = [await run('cached', 1), await run('cached', 1)];
+    expect(a.weights).toEqual(b.weights);
+    expect(a.history.map((h) => h.loss)).toEqual(b.history.map((h) => h.loss));
+    expect(a.history).toHaveLength(3);
+    const acc = await run('accumulate', 1);
+    expect(acc.weights).not.toEqual(a.weights);
+    const small = await run('small', 1);
+    expect(small.history).toHaveLength(12);
+    // 200 steps: 12 small steps an epoch.
+    const task = toyTask();
+    const optimizer = tf.train.adam(1e-3);
+    await fit({ ...task, optimizer, batchSize: 32, chunkSize: 8, strategy: 'small', epochs: 1, seed: 1 });
+    const before = tf.memory().numTensors;
+    const { history } = await fit({ ...task, optimizer, batchSize: 32, chunkSize: 8, strategy: 'cached', epochs: 67, seed: 1 });
+    expect(history).toHaveLength(201);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(history.at(-1)?.loss).toBeLessThan(history[0]?.loss as number);
+    optimizer.dispose();
+    task.dispose();
+  });
+
+  test('bad options are TrainerErrors naming the option', async () => {
+    const task = toyTask();
+    const optimizer = tf.train.sgd(0.1);
+    const base = { ...task, optimizer, batchSize: 32, chunkSize: 8, epochs: 1 };
+    await expect(fit({ ...base, strategy: 'big' as never })).rejects.toThrowError(
+      /strategy must be one of cached, accumulate, small, got big/,
+    );
+    await expect(fit({ ...base, batchSize: 200 })).rejects.toThrowError(/96 rows, fewer than one batch of 200/);
+    await expect(fit({ ...base, epochs: 0 })).rejects.toThrowError(TrainerError);
+    optimizer.dispose();
+    task.dispose();
+  });
+});
