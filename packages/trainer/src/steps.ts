@@ -11,11 +11,11 @@ import {
 } from '@gradcache/core';
 import { check } from './errors.js';
 
-/** A loss and the gradient of each variable, by name. The caller owns and disposes both. */
-export interface Gradients {
+/** A loss and the gradient of each variable, by name. The caller owns both (`tf.dispose(gradients)`). */
+export type Gradients = {
   loss: tf.Scalar;
   grads: tf.NamedTensorMap;
-}
+};
 
 /** The trainable variables of `encoders`, each once, in order of first appearance. */
 export function encoderVariables(encoders: readonly Encoder[]): tf.Variable[] {
