@@ -47,7 +47,7 @@ async function writeDurable(path: string, data: string | Uint8Array): Promise<vo
 }
 
 /**
- * Saves a resumable checkpoint into `directory`: every variable's value (by name), the optimizer's
+ * Saves a resumable checkpoint into `directory`: every variable's value (in order, names recorded), the optimizer's
  * state (its slots, iteration count and running β products, so a resumed Adam is bit-identical),
  * the position and `meta`. Atomic: it is written to a new folder, flushed, and only then does the
  * `latest` pointer (replaced by rename) name it — a process killed mid-save leaves the previous
@@ -154,7 +154,8 @@ function tensorOf(entry: TensorEntry, data: Uint8Array): tf.Tensor {
 }
 
 /**
- * Restores a checkpoint saved by saveCheckpoint: assigns every variable by name, sets the
+ * Restores a checkpoint saved by saveCheckpoint: assigns the variables in the order saved (shapes
+ * checked; pass them in the order they were saved, as fit's `variables`), sets the
  * optimizer's state (which must be a fresh optimizer of the same class, given the same variables
  * in the same order), and returns the position and meta. Everything is checked before anything is
  * assigned: a missing or corrupt checkpoint, a missing variable or a shape mismatch throws
@@ -165,18 +166,23 @@ export async function loadCheckpoint(
   contents: { variables: readonly tf.Variable[]; optimizer: tf.Optimizer },
 ): Promise<CheckpointState> {
   const { manifest, data } = await readCheckpoint(directory);
-  const saved = new Map(manifest.variables.map((e) => [e.name, e]));
-  for (const v of contents.variables) {
-    const entry = saved.get(v.name);
-    if (entry === undefined) throw corrupt(directory, `has no value for variable ${v.name}`);
-    if (!tf.util.arraysEqual(entry.shape, v.shape))
-      throw corrupt(directory, `has ${v.name} as [${entry.shape}], the model has [${v.shape}]`);
+  // By position: layer variable names carry global counters (embedding_Embedding3/…), so the same
+  // model built in another order or process gets other names; the order fit trains them is fixed.
+  const saved = manifest.variables;
+  if (saved.length !== contents.variables.length) {
+    throw corrupt(directory, `holds ${saved.length} variables, the model has ${contents.variables.length}`);
   }
+  contents.variables.forEach((v, k) => {
+    const entry = saved[k] as TensorEntry;
+    if (!tf.util.arraysEqual(entry.shape, v.shape)) {
+      throw corrupt(directory, `has variable ${k} (${entry.name}) as [${entry.shape}], the model's ${v.name} is [${v.shape}]`);
+    }
+  });
   if (manifest.optimizer.className !== contents.optimizer.getClassName()) {
     throw corrupt(directory, `was saved with a ${manifest.optimizer.className}, not a ${contents.optimizer.getClassName()}`);
   }
   tf.tidy(() => {
-    for (const v of contents.variables) v.assign(tensorOf(saved.get(v.name) as TensorEntry, data));
+    contents.variables.forEach((v, k) => v.assign(tensorOf(saved[k] as TensorEntry, data)));
   });
   const { iterations, slots, extra } = manifest.optimizer;
   const iter = tf.scalar(iterations, 'int32');

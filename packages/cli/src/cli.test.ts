@@ -1,0 +1,65 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test, vi } from 'vitest';
+import { main } from './index.js';
+
+/** Runs the CLI in-process: its exit code, what it printed, and what it wrote to stderr. */
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const lines: string[] = [];
+  const err: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    err.push(String(chunk));
+    return true;
+  });
+  try {
+    const code = await main(argv, (line) => lines.push(line));
+    return { code, out: lines.join('\n'), err: err.join('') };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('gradcache CLI', () => {
+  test('help for the command and each subcommand', async () => {
+    expect((await run()).out).toMatch(/Commands:\n {2}train/);
+    expect((await run('train', '--help')).out).toMatch(/--strategy <s> {6}cached/);
+    expect((await run('eval', '-h')).out).toMatch(/--checkpoint <dir>/);
+  });
+
+  test('bad command lines exit 2 with the reason', async () => {
+    const cases: [string[], RegExp][] = [
+      [['fly'], /unknown command 'fly'/],
+      [['train', '--bogus'], /Unknown option '--bogus'/],
+      [['train', '--strategy', 'huge'], /--strategy must be one of cached, accumulate, small, got 'huge'/],
+      [['train', '--batch', '1.5'], /--batch must be a non-negative integer, got '1.5'/],
+      [['train', '--backend', 'tpu'], /--backend must be wasm or cpu, got 'tpu'/],
+      [['eval'], /--checkpoint is required/],
+      [['eval', '--checkpoint', '/nonexistent', '--backend', 'cpu'], /no checkpoint in \/nonexistent\/checkpoints/],
+    ];
+    for (const [argv, message] of cases) {
+      const { code, err } = await run(...argv);
+      expect(code, argv.join(' ')).toBe(2);
+      expect(err).toMatch(message);
+    }
+  });
+
+  test('train, resume and eval on a slice of WordNet (wasm)', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'gradcache-cli-'));
+    const common = ['--train-pairs', '512', '--batch', '128', '--chunk', '32', '--out', out];
+    const first = await run('train', ...common, '--epochs', '1');
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/validation: recall@1 [\d.]+%/);
+    const resumed = await run('train', ...common, '--epochs', '2', '--resume');
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.out).toMatch(/resumed at step 4 \(epoch 2, batch 0\)/);
+    const log = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number });
+    expect(log.map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const evaluated = await run('eval', '--checkpoint', out);
+    expect(evaluated.code, evaluated.err).toBe(0);
+    expect(evaluated.out).toMatch(/^test after 8 steps: recall@1 [\d.]+%/);
+  }, 120_000);
+});
