@@ -18,4 +18,9 @@ describe('measureMemory', () => {
     expect(newBytes).toBe(40);
     tf.dispose([held, result]);
   });
+
+  test('refuses an async f (the measurement would end before its work) with NOT_SYNCHRONOUS', async () => {
+    await expect(measureMemory(async () => tf.zeros([10]))).rejects.toMatchObject({ code: 'NOT_SYNCHRONOUS' });
+    await expect(measureMemory(async () => 1)).rejects.toThrowError(/measureMemory: f returned a promise/);
+  });
 });

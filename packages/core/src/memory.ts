@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { GradCacheError, isThenable } from './errors.js';
 
 /** What running a function cost in tensor memory. */
 export interface MemoryReport<T> {
@@ -12,7 +13,8 @@ export interface MemoryReport<T> {
 
 /**
  * Runs `f` under `tf.profile` and reports its peak tensor memory above the starting point. Counts
- * engine tensors only (not backend scratch memory); exact and deterministic on cpu and wasm.
+ * engine tensors only (not backend scratch memory); exact and deterministic on cpu and wasm. `f`
+ * must be synchronous: a promise would end the measurement before its work (NOT_SYNCHRONOUS).
  *
  * ```ts
  * const { peakBytes } = await measureMemory(() => cache.step(optimizer, inputs));
@@ -25,5 +27,12 @@ export async function measureMemory<T>(f: () => T): Promise<MemoryReport<T>> {
     result = f();
     return [];
   });
+  if (isThenable(result)) {
+    (result as unknown as Promise<unknown>).catch(() => {});
+    throw new GradCacheError(
+      'NOT_SYNCHRONOUS',
+      'measureMemory: f returned a promise; the measurement ends when f returns, before the promise settles. Measure a synchronous step (e.g. one gradCache.step) instead.',
+    );
+  }
   return { result: result as T, peakBytes: info.peakBytes - before, newBytes: tf.memory().numBytes - before };
 }
