@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GradCache, measureMemory, type Encoder, type LossFunction } from '@gradcache/core';
 import { convEncoder, mlpEncoder } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';
-import { accumulationStep } from './accumulation.js';
+import { accumulatedGradients, applyGradients } from '@gradcache/trainer';
 import { median, mib, setUpWasm } from './setup.js';
 
 const WARMUP = 2;
@@ -44,7 +44,11 @@ async function run({ title, encoders, inputs, loss, cases }: Workload): Promise<
     if ('naive' in c) {
       steps.push([
         `naive accumulation, chunk ${c.naive} (a different loss)`,
-        () => void accumulationStep(encoders, loss(), variables, optimizer, inputs, c.naive),
+        () => {
+          const gradients = accumulatedGradients(encoders, loss(), variables, inputs, c.naive);
+          applyGradients(optimizer, variables, gradients.grads);
+          tf.dispose(gradients);
+        },
       ]);
     } else {
       const cache = new GradCache({ encoders, chunkSize: c.chunk, loss: loss(c.tile === undefined ? undefined : { tileSize: c.tile }) });

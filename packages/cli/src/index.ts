@@ -16,10 +16,10 @@ const TRAIN_HELP = `gradcache train — train a retriever on WordNet (definition
 Usage: gradcache train [options]
 
   --strategy <s>      cached (GradCache, default) | accumulate | small
-  --batch <n>         rows per optimizer step (cached, accumulate)   [1024]
-  --chunk <n>         rows per chunk; per step for small              [64]
+  --batch <n>         rows per optimizer step (cached, accumulate)   [256]
+  --chunk <n>         rows per chunk; per step for small              [32]
   --epochs <n>                                                        [4]
-  --lr <x>            peak learning rate (Adam, warm-up + cosine)     [0.02]
+  --lr <x>            peak learning rate (Adam, warm-up + cosine)     [0.005]
   --seed <n>          initial weights, batch order, dropout           [0]
   --train-pairs <n>   use the first n training pairs                  [all]
   --backend <b>       wasm | cpu                                      [wasm]
@@ -99,10 +99,10 @@ async function train(args: string[], out: (line: string) => void): Promise<void>
   if (values['help'] === true) return out(TRAIN_HELP);
   const strategy = (values['strategy'] ?? 'cached') as Strategy;
   if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')}, got '${strategy}'.`);
-  const batchSize = number('batch', values['batch'] as string | undefined, 1024);
-  const chunkSize = number('chunk', values['chunk'] as string | undefined, 64);
+  const batchSize = number('batch', values['batch'] as string | undefined, 256);
+  const chunkSize = number('chunk', values['chunk'] as string | undefined, 32);
   const epochs = number('epochs', values['epochs'] as string | undefined, 4);
-  const lr = number('lr', values['lr'] as string | undefined, 0.02, false);
+  const lr = number('lr', values['lr'] as string | undefined, 0.005, false);
   const seed = number('seed', values['seed'] as string | undefined, 0);
   const trainPairs = values['train-pairs'] === undefined ? undefined : number('train-pairs', values['train-pairs'] as string, 0);
   const dir = (values['out'] as string | undefined) ?? join('runs', 'wordnet');
