@@ -29,6 +29,13 @@ export interface StepResult {
 
 const TRAINING = { training: true } as const;
 
+const resolvedConfigs = new WeakMap<GradCache<never>, ResolvedConfig<never>>();
+
+/** A GradCache's checked config (for verify; not exported from the package). */
+export function resolvedConfigOf<E>(gradCache: GradCache<E>): ResolvedConfig<E> {
+  return resolvedConfigs.get(gradCache as GradCache<never>) as ResolvedConfig<E>;
+}
+
 /**
  * Gradient caching (Gao et al. 2021): the exact gradient of a loss over a large batch, at the
  * activation memory of one chunk, for the price of one extra forward pass.
@@ -62,6 +69,7 @@ export class GradCache<E = unknown> {
 
   constructor(config: GradCacheConfig<E>) {
     this.config = resolveConfig(config);
+    resolvedConfigs.set(this as GradCache<never>, this.config as ResolvedConfig<never>);
     this.encoders = this.config.encoders;
     this.chunkSize = this.config.chunkSize;
     this.seed = this.config.seed;

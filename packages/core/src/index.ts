@@ -7,3 +7,4 @@ export { chunkSeed, withSeededRandom } from './random-replay.js';
 export { batchSize, chunkRanges, sliceBatch, splitInput, type ChunkRange } from './split-input.js';
 export { snapshotState, type StateSnapshot } from './state-snapshot.js';
 export type { Batch, EncodeContext, Encoder, EncoderOutput, LossFunction } from './types.js';
+export { gradCacheMatchers, verify, type ReplayCheck, type VariableCheck, type VerifyOptions, type VerifyReport } from './verify.js';

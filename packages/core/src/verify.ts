@@ -1,0 +1,229 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { GradCacheConfig, ResolvedConfig } from './config.js';
+import { check, describe, GradCacheError } from './errors.js';
+import { GradCache, resolvedConfigOf } from './grad-cache.js';
+import { chunkSeed, withSeededRandom } from './random-replay.js';
+import { relativeDrift } from './replay-check.js';
+import { batchSize, planChunks } from './split-input.js';
+import { snapshotState } from './state-snapshot.js';
+import type { Batch, Encoder } from './types.js';
+
+/** Options of verify. */
+export interface VerifyOptions<E = unknown> {
+  /** Relative tolerance per variable: `max|Δ| ≤ tolerance·max|g|`. Default 1e-4. */
+  tolerance?: number;
+  /** For a gradient that is zero in exact arithmetic: its bound is at least `tolerance·floor·G` (G: the largest |g| of all variables). Default 1e-2. */
+  floor?: number;
+  /** An absolute bound below which differences are float32 rounding (a flat loss). Default 1e-6. */
+  atol?: number;
+  /** Passed to the loss unchanged. */
+  extra?: E;
+}
+
+/** One variable's comparison. */
+export interface VariableCheck {
+  name: string;
+  /** max |cached − reference|. */
+  maxAbsDiff: number;
+  /** max |reference|. */
+  maxAbsGrad: number;
+  /** maxAbsDiff / the bound it is held to (≤ 1 passes). */
+  ratio: number;
+  pass: boolean;
+}
+
+/** One chunk's replay: the rep of a second forward under the same seed against the first. */
+export interface ReplayCheck {
+  encoder: string;
+  encoderIndex: number;
+  chunk: number;
+  /** max|second − first| / max|first|. */
+  drift: number;
+}
+
+/** What verify found. Holds no tensors. */
+export interface VerifyReport {
+  pass: boolean;
+  /** The cached and reference losses. */
+  loss: { cached: number; reference: number };
+  /** Every variable, worst (highest ratio) first. */
+  variables: VariableCheck[];
+  /** Every chunk of every encoder, worst drift first. */
+  replay: ReplayCheck[];
+  /** Encoders that are random in training mode but ignore the replay seed (a fixed-seed dropout): every chunk and step repeats one mask. */
+  fixedRandomness: string[];
+  /** Why it failed, one line each; empty when it passed. */
+  problems: string[];
+  /** A readable report: the verdict, the problems and the worst variables. */
+  summary: string;
+}
+
+function repOf<E>(config: ResolvedConfig<E>, i: number, chunk: Batch, training: boolean): tf.Tensor2D {
+  const output = (config.encoders[i] as Encoder).encode(chunk, { training });
+  return (config.getRep === undefined ? output : config.getRep(output, i)) as tf.Tensor2D;
+}
+
+/** max |t|, or max |t − minus|. */
+const maxAbs = (t: tf.Tensor, minus?: tf.Tensor): number =>
+  tf.tidy(() => tf.max(tf.abs(minus === undefined ? t : tf.sub(t, minus))).dataSync()[0] as number);
+
+/**
+ * Checks GradCache against the large-batch gradient on your encoders and loss: the cached gradient
+ * of one step vs a reference that runs every encoder on its whole batch inside one gradient scope —
+ * chunk by chunk, each chunk under its replay seed (the same dropout masks) and, with BatchNorm,
+ * per-chunk batch statistics, so the reference is exact for dropout and BN too. Also replays each
+ * chunk twice to name any encoder whose re-forward drifts (hidden state, a random source that does
+ * not come from Math.random), and flags randomness that ignores the replay seed. Nothing is
+ * changed: weights, state variables and `gradCache.steps` are as before. Holds no tensors.
+ *
+ * ```ts
+ * const report = verify(gradCache, [queries, docs]);
+ * if (!report.pass) console.log(report.summary);
+ * ```
+ */
+export function verify<E>(
+  target: GradCache<E> | GradCacheConfig<E>,
+  inputs: readonly Batch[],
+  options: VerifyOptions<E> = {},
+): VerifyReport {
+  const { tolerance = 1e-4, floor = 1e-2, atol = 1e-6, extra } = options;
+  check(
+    Number.isFinite(tolerance) && tolerance > 0 && floor >= 0 && atol >= 0,
+    'INVALID_OPTION',
+    () => `verify: tolerance must be > 0 and floor, atol ≥ 0, got ${describe(tolerance)}, ${describe(floor)}, ${describe(atol)}.`,
+  );
+  const original = target instanceof GradCache ? target : new GradCache(target);
+  const config = resolvedConfigOf(original);
+  const step = original.steps;
+  const { encoders } = config;
+  check(
+    Array.isArray(inputs) && inputs.length === encoders.length,
+    'INPUT_COUNT',
+    () => `verify: inputs must hold one batch per encoder (${encoders.length}), got ${describe(inputs)}.`,
+  );
+  const state = snapshotState(encoders.flatMap((e) => e.stateVariables ?? []));
+  const plans = inputs.map((batch, i) =>
+    planChunks(batch, batchSize(batch, 'verify', `inputs[${i}]`), config.chunkSize[i] as number, i, config.splitInput),
+  );
+  try {
+    // Replay: each chunk twice under its seed, state put back in between.
+    const replay: ReplayCheck[] = [];
+    const fixedRandomness: string[] = [];
+    plans.forEach((plan, i) => {
+      const encoder = encoders[i] as Encoder;
+      plan.sizes.forEach((_, j) => {
+        const drift = tf.tidy(() => {
+          const chunk = plan.take(j);
+          const seed = chunkSeed(config.seed, step, i, j);
+          const first = tf.clone(withSeededRandom(seed, () => repOf(config, i, chunk, true)));
+          state.restore();
+          const second = withSeededRandom(seed, () => repOf(config, i, chunk, true));
+          state.restore();
+          if (j === 0 && (encoder.stateVariables ?? []).length === 0 && !fixedRandomness.includes(encoder.name)) {
+            const other = withSeededRandom(chunkSeed(config.seed, step + 1, i, 1), () => repOf(config, i, chunk, true));
+            const inference = repOf(config, i, chunk, false);
+            state.restore();
+            const ignoresSeed = maxAbs(other, first) === 0;
+            const random = maxAbs(inference, first) > 0;
+            if (ignoresSeed && random) fixedRandomness.push(encoder.name);
+          }
+          return relativeDrift(second, first).dataSync()[0] as number;
+        });
+        replay.push({ encoder: encoder.name, encoderIndex: i, chunk: j, drift });
+      });
+    });
+    replay.sort((a, b) => b.drift - a.drift);
+
+    const verifier = new GradCache({ ...optionalConfig(config), replayTolerance: false });
+    verifier.steps = step;
+    const cached = verifier.computeGradients(inputs, extra);
+    state.restore();
+    const variables = verifier.variables;
+    const reference = tf.variableGrads(() => {
+      const reps = plans.map((plan, i) =>
+        tf.concat(
+          plan.sizes.map((_, j) => withSeededRandom(chunkSeed(config.seed, step, i, j), () => repOf(config, i, plan.take(j), true))),
+          0,
+        ),
+      );
+      return config.loss(reps as tf.Tensor2D[], extra);
+    }, variables);
+    state.restore();
+    try {
+      const stats = variables.map((v) => {
+        const g = reference.grads[v.name] as tf.Tensor;
+        return { name: v.name, maxAbsDiff: maxAbs(cached.grads[v.name] as tf.Tensor, g), maxAbsGrad: maxAbs(g) };
+      });
+      const global = Math.max(0, ...stats.map((s) => s.maxAbsGrad));
+      const checks: VariableCheck[] = stats
+        .map((s) => {
+          const bound = Math.max(tolerance * Math.max(s.maxAbsGrad, floor * global), atol);
+          return { ...s, ratio: s.maxAbsDiff / bound, pass: s.maxAbsDiff <= bound };
+        })
+        .sort((a, b) => b.ratio - a.ratio);
+      const loss = { cached: cached.loss.dataSync()[0] as number, reference: reference.value.dataSync()[0] as number };
+      const problems = [
+        ...replay
+          .filter((r) => !(r.drift <= tolerance))
+          .map(
+            (r) =>
+              `encoder ${r.encoderIndex} ('${r.encoder}') chunk ${r.chunk}: the re-forward drifts by ${r.drift.toExponential(2)} of its first pass (hidden state, or randomness not drawn from Math.random)`,
+          ),
+        ...fixedRandomness.map(
+          (name) =>
+            `encoder '${name}' is random in training mode but ignores the replay seed: every chunk and step repeats one mask (a fixed-seed dropout?)`,
+        ),
+        ...checks
+          .filter((c) => !c.pass)
+          .map(
+            (c) =>
+              `grad of ${c.name}: max|Δ| = ${c.maxAbsDiff.toExponential(2)} against max|g| = ${c.maxAbsGrad.toExponential(2)} (${c.ratio.toFixed(1)}× the tolerance)`,
+          ),
+      ];
+      const pass = problems.length === 0;
+      const worst = checks
+        .slice(0, 3)
+        .map((c) => `${c.name} ${(c.maxAbsDiff / Math.max(c.maxAbsGrad, 1e-30)).toExponential(2)}`)
+        .join(', ');
+      const summary = [
+        `verify: ${pass ? 'PASS' : 'FAIL'} — ${checks.length} variables, ${replay.length} chunks; loss ${loss.cached} (cached) vs ${loss.reference} (reference)`,
+        ...problems.map((p) => `  ✗ ${p}`),
+        `  worst relative differences: ${worst || 'none'}`,
+      ].join('\n');
+      return { pass, loss, variables: checks, replay, fixedRandomness, problems, summary };
+    } finally {
+      tf.dispose([cached, reference]);
+    }
+  } finally {
+    state.restore();
+    state.dispose();
+  }
+}
+
+/** The resolved config as constructor options (undefined optional fields dropped). */
+function optionalConfig<E>(config: ResolvedConfig<E>): GradCacheConfig<E> {
+  const { splitInput, getRep, ...rest } = config;
+  return { ...rest, ...(splitInput === undefined ? {} : { splitInput }), ...(getRep === undefined ? {} : { getRep }) };
+}
+
+/**
+ * Matchers for vitest's or jest's `expect.extend`: `expect(gradCache).toMatchFullBatchGradient(inputs, options?)`
+ * passes when verify passes, and fails with verify's summary.
+ *
+ * ```ts
+ * expect.extend(gradCacheMatchers);
+ * expect(gradCache).toMatchFullBatchGradient([queries, docs]);
+ * ```
+ */
+export const gradCacheMatchers = {
+  toMatchFullBatchGradient(received: unknown, inputs: readonly Batch[], options?: VerifyOptions) {
+    if (!(received instanceof GradCache)) {
+      throw new GradCacheError(
+        'INVALID_OPTION',
+        `toMatchFullBatchGradient: expect() must be given a GradCache, got ${describe(received)}.`,
+      );
+    }
+    const report = verify(received, inputs, options);
+    return { pass: report.pass, message: () => report.summary };
+  },
+};
