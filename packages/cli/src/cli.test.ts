@@ -2,6 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
+import { mlpEncoder, saveModel, textEncoder } from '@gradcache/encoders';
 import { main } from './index.js';
 
 /** Runs the CLI in-process: its exit code, what it printed, and what it wrote to stderr. */
@@ -35,6 +36,9 @@ describe('gradcache CLI', () => {
       [['train', '--batch', '1.5'], /--batch must be a non-negative integer, got '1.5'/],
       [['train', '--backend', 'tpu'], /--backend must be wasm or cpu, got 'tpu'/],
       [['eval'], /--checkpoint is required/],
+      [['verify'], /--model is required/],
+      [['verify', '--model', '/nonexistent', '--backend', 'cpu'], /--model: loadModel: cannot read/],
+      [['verify', '--model', '/x', '--loss', 'mse'], /--loss must be ntxent or infonce, got 'mse'/],
       [['eval', '--checkpoint', '/nonexistent', '--backend', 'cpu'], /no checkpoint in \/nonexistent\/checkpoints/],
     ];
     for (const [argv, message] of cases) {
@@ -42,6 +46,20 @@ describe('gradcache CLI', () => {
       expect(code, argv.join(' ')).toBe(2);
       expect(err).toMatch(message);
     }
+  });
+
+  test('verify on a saved model: a dropout MLP and a text encoder pass', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gradcache-verify-'));
+    const mlp = mlpEncoder({ inputDim: 5, widths: [8, 4], dropout: 0.2, seed: 1 });
+    await saveModel(mlp.model, join(dir, 'mlp'));
+    const text = textEncoder({ vocabSize: 100, maxLength: 8, dim: 8, heads: 2, layers: 1, seed: 2 });
+    await saveModel(text.model, join(dir, 'text'));
+    for (const name of ['mlp', 'text']) {
+      const { code, out, err } = await run('verify', '--model', join(dir, name), '--backend', 'cpu', '--batch', '6', '--chunk', '4');
+      expect(code, err + out).toBe(0);
+      expect(out).toMatch(/^verify: PASS/);
+    }
+    [mlp, text].forEach((e) => e.model.dispose());
   });
 
   test('train, resume and eval on a slice of WordNet (wasm)', async () => {
