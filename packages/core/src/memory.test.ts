@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from '@gradcache/testing';
-import { measureMemory } from './memory.js';
+import { measureMemory, measureMemorySync } from './memory.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -22,5 +22,31 @@ describe('measureMemory', () => {
   test('refuses an async f (the measurement would end before its work) with NOT_SYNCHRONOUS', async () => {
     await expect(measureMemory(async () => tf.zeros([10]))).rejects.toMatchObject({ code: 'NOT_SYNCHRONOUS' });
     await expect(measureMemory(async () => 1)).rejects.toThrowError(/measureMemory: f returned a promise/);
+  });
+
+  test('measureMemorySync: the same peak synchronously, tensor by tensor; nests; restores the engine', async () => {
+    const f = (): tf.Tensor => {
+      tf.tidy(() => {
+        tf.add(tf.zeros([100]), 1);
+      });
+      return tf.zeros([10]);
+    };
+    const sync = measureMemorySync(f);
+    const profiled = await measureMemory(f);
+    expect([sync.peakBytes, sync.newBytes]).toEqual([profiled.peakBytes, profiled.newBytes]);
+    const outer = measureMemorySync(() => {
+      const a = tf.zeros([50]); // 200 bytes held while the inner one runs
+      const inner = measureMemorySync(f);
+      a.dispose();
+      return inner;
+    });
+    expect(outer.result.peakBytes).toBe(804);
+    expect(outer.peakBytes).toBe(200 + 804);
+    expect(Object.getOwnPropertyDescriptor(tf.engine().state, 'numBytes')?.writable).toBe(true);
+    const before = tf.memory().numBytes;
+    const t = tf.ones([5]);
+    expect(tf.memory().numBytes).toBe(before + 20);
+    tf.dispose([sync.result, profiled.result, outer.result.result, t]);
+    expect(() => measureMemorySync(async () => 1)).toThrowError(/measureMemorySync: f returned a promise/);
   });
 });

@@ -36,3 +36,42 @@ export async function measureMemory<T>(f: () => T): Promise<MemoryReport<T>> {
   }
   return { result: result as T, peakBytes: info.peakBytes - before, newBytes: tf.memory().numBytes - before };
 }
+
+/**
+ * `measureMemory`, synchronous: runs `f` and reports its peak tensor memory by watching the
+ * engine's byte count on every allocation and free (exact at tensor granularity, no profiling and
+ * no kernel timing), so a training loop can read each step's peak as it goes. Nests: an outer
+ * measurement sees everything an inner one does. `f` must be synchronous.
+ *
+ * ```ts
+ * const { peakBytes } = measureMemorySync(() => gradCache.step(optimizer, inputs));
+ * ```
+ */
+export function measureMemorySync<T>(f: () => T): MemoryReport<T> {
+  const state = tf.engine().state as unknown as { numBytes: number };
+  const outer = Object.getOwnPropertyDescriptor(state, 'numBytes') as PropertyDescriptor;
+  const start = state.numBytes;
+  let current = start;
+  let peak = start;
+  Object.defineProperty(state, 'numBytes', {
+    configurable: true,
+    enumerable: true,
+    get: () => current,
+    set: (value: number) => {
+      current = value;
+      if (value > peak) peak = value;
+      outer.set?.(value); // an enclosing measurement sees it too
+    },
+  });
+  let result: T;
+  try {
+    result = f();
+  } finally {
+    Object.defineProperty(state, 'numBytes', outer.set === undefined ? { ...outer, value: current } : outer);
+  }
+  if (isThenable(result)) {
+    (result as unknown as Promise<unknown>).catch(() => {});
+    throw new GradCacheError('NOT_SYNCHRONOUS', 'measureMemorySync: f returned a promise; measure a synchronous step instead.');
+  }
+  return { result, peakBytes: peak - start, newBytes: current - start };
+}

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, type Encoder, GradCache, type LossFunction } from '@gradcache/core';
+import { type Batch, type Encoder, GradCache, type LossFunction, measureMemorySync } from '@gradcache/core';
 import { batchCount, epochBatches } from '@gradcache/data';
 import { check, checkInteger } from './errors.js';
 import type { LearningRateSchedule } from './schedule.js';
@@ -46,6 +46,8 @@ export interface StepLog {
   ms: number;
   /** Bytes of live tensors after the step. */
   tensorBytes: number;
+  /** The step's peak tensor bytes above what was live before it (batch, gradients, optimizer update). */
+  peakBytes: number;
 }
 
 /** Hooks fit awaits between steps. */
@@ -146,20 +148,21 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
       const start = performance.now();
       const learningRate = options.learningRate?.(position.step);
       if (learningRate !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-      const inputs = data.batch(batches[position.batch] as number[], position.epoch);
-      let lossValue: number;
-      let gradNorm: number;
-      try {
-        const { loss: value, grads } = gradients(inputs, position.step);
+      const { result: measured, peakBytes } = measureMemorySync(() => {
+        const inputs = data.batch(batches[position.batch] as number[], position.epoch);
         try {
-          lossValue = value.dataSync()[0] as number;
-          ({ gradNorm } = applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm }));
+          const { loss: value, grads } = gradients(inputs, position.step);
+          try {
+            const lossValue = value.dataSync()[0] as number;
+            return { lossValue, ...applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm }) };
+          } finally {
+            tf.dispose([value, grads]);
+          }
         } finally {
-          tf.dispose([value, grads]);
+          tf.dispose(inputs as tf.TensorContainer);
         }
-      } finally {
-        tf.dispose(inputs as tf.TensorContainer);
-      }
+      });
+      const { lossValue, gradNorm } = measured;
       position.batch++;
       position.step++;
       const log: StepLog = {
@@ -174,6 +177,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
         rows: rowsPerStep,
         ms: performance.now() - start,
         tensorBytes: tf.memory().numBytes,
+        peakBytes,
       };
       history.push(log);
       for (const c of callbacks) await c.onStep?.(log, { ...position });

@@ -10,7 +10,7 @@ export function formatStep(log: StepLog): string {
   return (
     `step ${log.step}/${log.totalSteps}  epoch ${log.epoch + 1} batch ${log.batch}/${log.batchesPerEpoch}  ` +
     `loss ${log.loss.toFixed(4)}  lr ${log.learningRate.toExponential(2)}  ${Math.round((1000 * log.rows) / log.ms)} rows/s  ` +
-    `tensors ${mib(log.tensorBytes)}`
+    `tensors ${mib(log.tensorBytes)} (step peak +${mib(log.peakBytes)})`
   );
 }
 
@@ -30,15 +30,20 @@ export function consoleProgress(options: { label?: string; stream?: NodeJS.Write
           bar = new cliProgress.SingleBar(
             {
               stream,
-              format: `${label} [{bar}] {value}/{total} | ETA {eta_formatted} | loss {loss} | {rate} rows/s | tensors {memory}`,
+              format: `${label} [{bar}] {value}/{total} | ETA {eta_formatted} | loss {loss} | {rate} rows/s | tensors {memory} (peak +{peak})`,
               hideCursor: true,
               etaBuffer: 20,
             },
             cliProgress.Presets.shades_classic,
           );
-          bar.start(log.totalSteps, log.step - 1, { loss: '-', rate: '-', memory: '-' });
+          bar.start(log.totalSteps, log.step - 1, { loss: '-', rate: '-', memory: '-', peak: '-' });
         }
-        const payload = { loss: log.loss.toFixed(4), rate: Math.round((1000 * log.rows) / log.ms), memory: mib(log.tensorBytes) };
+        const payload = {
+          loss: log.loss.toFixed(4),
+          rate: Math.round((1000 * log.rows) / log.ms),
+          memory: mib(log.tensorBytes),
+          peak: mib(log.peakBytes),
+        };
         bar.update(log.step, payload);
         if (log.step === log.totalSteps) bar.stop();
       },

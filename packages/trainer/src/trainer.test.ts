@@ -181,6 +181,7 @@ describe('fit', () => {
     expect(a.weights).toEqual(b.weights);
     expect(a.history.map((h) => h.loss)).toEqual(b.history.map((h) => h.loss));
     expect(a.history).toHaveLength(3);
+    expect(a.history.every((h) => h.peakBytes > 0 && h.tensorBytes > 0)).toBe(true);
     const acc = await run('accumulate', 1);
     expect(acc.weights).not.toEqual(a.weights);
     const small = await run('small', 1);
@@ -209,5 +210,33 @@ describe('fit', () => {
     await expect(fit({ ...base, epochs: 0 })).rejects.toThrowError(TrainerError);
     optimizer.dispose();
     task.dispose();
+  });
+});
+
+describe('progress', () => {
+  test('off a TTY: one plain line at step 1, every ~5 % and at the end', async () => {
+    const { consoleProgress } = await import('./progress.js');
+    const lines: string[] = [];
+    const stream = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WriteStream;
+    const progress = consoleProgress({ label: 'run', stream });
+    const log = (step: number) => ({
+      step,
+      totalSteps: 40,
+      epoch: 0,
+      batch: step,
+      batchesPerEpoch: 40,
+      loss: 1.5,
+      learningRate: 1e-3,
+      gradNorm: 1,
+      rows: 64,
+      ms: 32,
+      tensorBytes: 3 * 2 ** 20,
+      peakBytes: 2 ** 20,
+    });
+    for (let s = 1; s <= 40; s++) await progress.onStep?.(log(s), { epoch: 0, batch: s, step: s });
+    expect(lines).toHaveLength(21); // step 1, then every 2nd of 40
+    expect(lines[0]).toBe(
+      'run: step 1/40  epoch 1 batch 1/40  loss 1.5000  lr 1.00e-3  2000 rows/s  tensors 3.0 MiB (step peak +1.0 MiB)\n',
+    );
   });
 });
