@@ -4,6 +4,7 @@ import { conv2DBackpropInput } from './conv2d-backprop-input.js';
 import { wasmSegmentSum } from '../segment-sum.js';
 import { cpuBridge } from './cpu-bridge.js';
 import { gatherRowsKernel } from './gather-rows.js';
+import { sliceViewKernel } from './slice-view.js';
 import { transposeFirst } from './transposed-matmul.js';
 import { convScratch, reservingScratch } from './xnnpack-scratch.js';
 
@@ -32,6 +33,11 @@ export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: 
     make: (s) => conv2DBackpropInput(s as tf.KernelConfig),
   },
   { kernel: 'MaxPoolGrad', why: 'wrong (drops contributions): cpu kernel', make: () => cpuBridge('MaxPoolGrad') },
+  {
+    kernel: 'Slice',
+    why: 'copies the whole input off the heap before slicing (O(batch) per chunk): copy only the slice',
+    make: (s) => sliceViewKernel(s as tf.KernelConfig),
+  },
   {
     kernel: 'GatherV2',
     why: 'embedding lookups ~30× slower than a row copy (per-element strides): one block copy per row',
