@@ -1,3 +1,4 @@
+export { benchmark, benchmarkTable, type BenchmarkOptions, type BenchmarkRow, type BenchmarkStrategy } from './benchmark.js';
 export { TrainerError, type TrainerErrorCode } from './errors.js';
 export { encodeAll, knnAccuracy, retrievalMetrics, type RetrievalMetrics } from './evaluate.js';
 export {

@@ -1,0 +1,151 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type Batch, type Encoder, GradCache, type LossFunction, measureMemorySync, sliceBatch } from '@gradcache/core';
+import { check, checkInteger } from './errors.js';
+import { accumulatedGradients, encoderVariables, fullBatchGradients } from './steps.js';
+
+/** What one benchmark case computes: one step's gradients (no optimizer update). */
+export type BenchmarkStrategy = 'full' | 'cached' | 'accumulate';
+
+/** Options of benchmark. */
+export interface BenchmarkOptions<E = unknown> {
+  encoders: readonly Encoder[];
+  loss: LossFunction<E>;
+  /** One batch per encoder with at least max(batchSizes) rows; smaller batches are its first rows. */
+  inputs: readonly Batch[];
+  chunkSizes: readonly number[];
+  /** Default: the inputs' row count. */
+  batchSizes?: readonly number[];
+  /** Default all three. */
+  strategies?: readonly BenchmarkStrategy[];
+  /** Timed rounds per case, cases interleaved within a round; the median is reported. Default 5. */
+  rounds?: number;
+  /** Called after each measured case (for progress). */
+  onCase?: (row: BenchmarkRow) => void;
+}
+
+/** One measured case. */
+export interface BenchmarkRow {
+  strategy: BenchmarkStrategy;
+  batchSize: number;
+  /** null for the full-batch step. */
+  chunkSize: number | null;
+  /** Median step time over the rounds. */
+  ms: number;
+  /** Peak tensor bytes of one step above what was live before it. */
+  peakBytes: number;
+  msPerRow: number;
+  /** ms ÷ the full-batch step's at the same batch size (null when that did not run). */
+  timeRatio: number | null;
+  memoryRatio: number | null;
+  /** Set when the case failed (e.g. out of memory): its message. */
+  error?: string;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/**
+ * Measures the speed/memory trade-off on your encoders and loss: for each batch size, the plain
+ * full-batch gradient, GradCache and naive accumulation at each chunk size — median time over
+ * interleaved rounds (these machines are noisy: ratios in one run matter, not milliseconds) and
+ * the peak tensor memory of one step. A case that throws (out of memory) is reported with its error.
+ *
+ * ```ts
+ * const rows = benchmark({ encoders: [q, d], loss, inputs: [queries, docs], chunkSizes: [16, 64] });
+ * console.log(benchmarkTable(rows));
+ * ```
+ */
+export function benchmark<E>(options: BenchmarkOptions<E>): BenchmarkRow[] {
+  const { encoders, loss, inputs, chunkSizes, strategies = ['full', 'cached', 'accumulate'], rounds = 5 } = options;
+  check(inputs.length === encoders.length, 'INVALID_OPTION', () => `benchmark: ${encoders.length} encoders but ${inputs.length} inputs.`);
+  const available = Math.min(...inputs.map((b) => (b instanceof tf.Tensor ? b : (Object.values(b)[0] as tf.Tensor)).shape[0] as number));
+  const batchSizes = options.batchSizes ?? [available];
+  for (const b of batchSizes) checkInteger('benchmark', 'batchSizes[]', b, 1);
+  for (const c of chunkSizes) checkInteger('benchmark', 'chunkSizes[]', c, 1);
+  checkInteger('benchmark', 'rounds', rounds, 1);
+  check(
+    batchSizes.every((b) => b <= available),
+    'INVALID_OPTION',
+    () => `benchmark: batch sizes up to ${Math.max(...batchSizes)} need inputs of that many rows; they have ${available}.`,
+  );
+  const variables = encoderVariables(encoders);
+  const rows: BenchmarkRow[] = [];
+  for (const batchSize of batchSizes) {
+    const batch = inputs.map((b) => sliceBatch(b, { begin: 0, size: batchSize }));
+    const cases: { strategy: BenchmarkStrategy; chunkSize: number | null; run: () => void }[] = [];
+    if (strategies.includes('full'))
+      cases.push({ strategy: 'full', chunkSize: null, run: () => tf.dispose(fullBatchGradients(encoders, loss, variables, batch)) });
+    for (const chunkSize of chunkSizes) {
+      if (strategies.includes('cached')) {
+        const gradCache = new GradCache({ encoders, chunkSize, loss });
+        cases.push({ strategy: 'cached', chunkSize, run: () => tf.dispose(gradCache.computeGradients(batch)) });
+      }
+      if (strategies.includes('accumulate')) {
+        cases.push({
+          strategy: 'accumulate',
+          chunkSize,
+          run: () => tf.dispose(accumulatedGradients(encoders, loss, variables, batch, chunkSize)),
+        });
+      }
+    }
+    const times = cases.map((): number[] => []);
+    const peaks = cases.map(() => 0);
+    const errors = cases.map((): string | undefined => undefined);
+    cases.forEach((c, k) => {
+      try {
+        peaks[k] = measureMemorySync(c.run).peakBytes; // also the warm-up
+      } catch (error) {
+        errors[k] = (error as Error).message;
+      }
+    });
+    for (let round = 0; round < rounds; round++) {
+      cases.forEach((c, k) => {
+        if (errors[k] !== undefined) return;
+        const start = performance.now();
+        c.run();
+        times[k]?.push(performance.now() - start);
+      });
+    }
+    const full = cases.findIndex((c, k) => c.strategy === 'full' && errors[k] === undefined);
+    cases.forEach((c, k) => {
+      const ms = errors[k] === undefined ? median(times[k] as number[]) : Number.NaN;
+      const fullMs = full < 0 ? undefined : median(times[full] as number[]);
+      const row: BenchmarkRow = {
+        strategy: c.strategy,
+        batchSize,
+        chunkSize: c.chunkSize,
+        ms,
+        peakBytes: peaks[k] as number,
+        msPerRow: ms / batchSize,
+        timeRatio: fullMs === undefined ? null : ms / fullMs,
+        memoryRatio: full < 0 ? null : (peaks[k] as number) / (peaks[full] as number),
+        ...(errors[k] === undefined ? {} : { error: errors[k] as string }),
+      };
+      rows.push(row);
+      options.onCase?.(row);
+    });
+    tf.dispose(batch as tf.TensorContainer);
+  }
+  return rows;
+}
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** The rows as a markdown table. */
+export function benchmarkTable(rows: readonly BenchmarkRow[]): string {
+  const name = (r: BenchmarkRow): string =>
+    r.strategy === 'full' ? 'full batch' : `${r.strategy === 'cached' ? 'cached' : 'naive accumulation'}, chunk ${r.chunkSize}`;
+  const ratio = (x: number | null): string => (x === null ? '–' : `${x.toFixed(2)}×`);
+  return [
+    '| B | step | median time | time ÷ full | ms / row | peak tensor memory | memory ÷ full |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) =>
+      r.error === undefined
+        ? `| ${r.batchSize} | ${name(r)} | ${r.ms.toFixed(1)} ms | ${ratio(r.timeRatio)} | ${r.msPerRow.toFixed(3)} | ${mib(r.peakBytes)} | ${ratio(r.memoryRatio)} |`
+        : `| ${r.batchSize} | ${name(r)} | failed: ${r.error.split('\n')[0]?.slice(0, 80)} | | | | |`,
+    ),
+  ].join('\n');
+}
