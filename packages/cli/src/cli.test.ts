@@ -62,6 +62,41 @@ describe('gradcache CLI', () => {
     [mlp, text].forEach((e) => e.model.dispose());
   });
 
+  test('bench on a saved model writes the table, JSON and two SVG charts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gradcache-bench-'));
+    const mlp = mlpEncoder({ inputDim: 5, widths: [32, 4], seed: 1, name: 'bench_mlp' });
+    await saveModel(mlp.model, join(dir, 'mlp'));
+    const out = join(dir, 'out');
+    const result = await run(
+      'bench',
+      '--model',
+      join(dir, 'mlp'),
+      '--backend',
+      'cpu',
+      '--batch',
+      '32',
+      '--chunks',
+      '8,16',
+      '--rounds',
+      '1',
+      '--out',
+      out,
+    );
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toMatch(/\| 32 \| cached, chunk 8 \|/);
+    const rows = JSON.parse(await readFile(join(out, 'bench.json'), 'utf8')) as { strategy: string }[];
+    expect(rows.map((r) => r.strategy)).toEqual(['full', 'cached', 'accumulate', 'cached', 'accumulate']);
+    for (const chart of ['time.svg', 'memory.svg']) {
+      const svg = await readFile(join(out, chart), 'utf8');
+      expect(svg).toMatch(/^<svg[^>]*>/);
+      expect(svg).toContain('GradCache');
+    }
+    expect((await run('bench', '--model', join(dir, 'mlp'), '--chunks', '8,x')).err).toMatch(
+      /--chunks must be a non-negative integer, got 'x'/,
+    );
+    mlp.model.dispose();
+  });
+
   test('train, resume and eval on a slice of WordNet (wasm)', async () => {
     const out = await mkdtemp(join(tmpdir(), 'gradcache-cli-'));
     const common = ['--train-pairs', '512', '--batch', '128', '--chunk', '32', '--out', out];

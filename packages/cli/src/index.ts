@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -7,8 +7,20 @@ import { verify } from '@gradcache/core';
 import { layersEncoder, loadModel } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { encoderVariables, fit, STRATEGIES, type Strategy, TrainerError, warmupCosine } from '@gradcache/trainer';
+import {
+  benchmark,
+  benchmarkTable,
+  encoderVariables,
+  fit,
+  STRATEGIES,
+  type Strategy,
+  TrainerError,
+  warmupCosine,
+} from '@gradcache/trainer';
+import { benchmarkCharts } from './chart.js';
 import { consoleProgress, hasCheckpoint, jsonlLog, loadCheckpoint, saveCheckpoint, wordnetRetrievalTask } from '@gradcache/trainer/node';
+
+export { benchmarkCharts, lineChart, type BenchmarkPoint, type ChartPoint, type LineChartOptions } from './chart.js';
 
 /** A bad command line: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {
@@ -54,6 +66,22 @@ Float inputs are drawn from N(0, 1); int32 inputs (token ids) from [1, 100), wit
 input shape (unknown dimensions: 8). Exits 0 when verify passes, 1 when it fails.
 `;
 
+const BENCH_HELP = `gradcache bench — the speed/memory trade-off of GradCache on your saved model
+
+Usage: gradcache bench --model <dir> [options]
+
+  --model <dir>       a tfjs layers model (model.json + weights) whose output is [batch, d]
+  --batch <list>      batch sizes, comma-separated                    [256]
+  --chunks <list>     chunk sizes, comma-separated                    [16,32,64]
+  --loss <l>          ntxent | infonce                                [ntxent]
+  --rounds <n>        timed rounds per case (median reported)         [5]
+  --backend <b>       wasm | cpu                                      [wasm]
+  --out <dir>         writes bench.json, bench.md, time.svg, memory.svg   [bench]
+
+Each case is one step's gradients on two noisy views of random inputs of the model's shape: the
+full batch, GradCache and naive accumulation at each chunk size.
+`;
+
 const HELP = `gradcache — exact large-batch contrastive learning on one device
 
 Usage: gradcache <command> [options]
@@ -62,6 +90,7 @@ Commands:
   train    train a model (gradcache train --help)
   eval     evaluate a checkpoint (gradcache eval --help)
   verify   check the cached gradient against the full batch on a saved model (gradcache verify --help)
+  bench    time and memory of full batch / GradCache / accumulation on a saved model (gradcache bench --help)
 `;
 
 function number(name: string, value: string | undefined, fallback: number, integer = true): number {
@@ -202,6 +231,37 @@ async function evaluate(args: string[], out: (line: string) => void): Promise<vo
   task.dispose();
 }
 
+/** Two views of `rows` random inputs of the model's shape: N(0, 1) floats and a 0.1 noise per view; token ids in [1, 100). */
+function modelViews(model: tfl.LayersModel, rows: number, seed: number): (tf.Tensor | tf.Tensor[])[] {
+  const view = (k: number): tf.Tensor[] =>
+    model.inputs.map((input, j) => {
+      const shape = [rows, ...input.shape.slice(1).map((d) => d ?? 8)];
+      return input.dtype === 'int32'
+        ? tf.randomUniform(shape, 1, 100, 'int32', seed + j)
+        : tf.tidy(() =>
+            tf.add(tf.randomNormal(shape, 0, 1, 'float32', seed + j), tf.randomNormal(shape, 0, 0.1, 'float32', seed + 100 * (k + 1) + j)),
+          );
+    });
+  return [view(0), view(1)].map((v) => (v.length === 1 ? (v[0] as tf.Tensor) : v));
+}
+
+/** A two-view loss by name. */
+function twoViewLoss(name: string): (reps: tf.Tensor2D[]) => tf.Scalar {
+  if (name !== 'ntxent' && name !== 'infonce') throw new UsageError(`--loss must be ntxent or infonce, got '${name}'.`);
+  return ([a, b]) =>
+    name === 'ntxent'
+      ? ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 })
+      : infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.1 });
+}
+
+async function loadUserModel(dir: string): Promise<tfl.LayersModel> {
+  try {
+    return await loadModel(dir);
+  } catch (error) {
+    throw new UsageError(`--model: ${(error as Error).message}`);
+  }
+}
+
 async function verifyModel(args: string[], out: (line: string) => void): Promise<number> {
   const { values } = parse(
     args,
@@ -225,24 +285,12 @@ async function verifyModel(args: string[], out: (line: string) => void): Promise
   const chunkSize = number('chunk', values['chunk'] as string | undefined, 4);
   const seed = number('seed', values['seed'] as string | undefined, 0);
   const lossName = (values['loss'] as string | undefined) ?? 'ntxent';
-  if (lossName !== 'ntxent' && lossName !== 'infonce') throw new UsageError(`--loss must be ntxent or infonce, got '${lossName}'.`);
+  twoViewLoss(lossName);
   if (rows < 2 || chunkSize < 1) throw new UsageError(`--batch must be ≥ 2 and --chunk ≥ 1, got ${rows} and ${chunkSize}.`);
   await setBackend(values['backend'] as string | undefined);
-  let model: tfl.LayersModel;
-  try {
-    model = await loadModel(dir);
-  } catch (error) {
-    throw new UsageError(`--model: ${(error as Error).message}`);
-  }
+  const model = await loadUserModel(dir);
   const encoder = layersEncoder(model);
-  const view = (k: number): tf.Tensor[] =>
-    model.inputs.map((input, j) => {
-      const shape = [rows, ...input.shape.slice(1).map((d) => d ?? 8)];
-      return input.dtype === 'int32'
-        ? tf.randomUniform(shape, 1, 100, 'int32', seed + j)
-        : tf.add(tf.randomNormal(shape, 0, 1, 'float32', seed + j), tf.randomNormal(shape, 0, 0.1, 'float32', seed + 100 * (k + 1) + j));
-    });
-  const views = [view(0), view(1)].map((v) => (v.length === 1 ? (v[0] as tf.Tensor) : v));
+  const views = modelViews(model, rows, seed);
   const loss = ([a, b]: tf.Tensor2D[]): tf.Scalar =>
     lossName === 'ntxent'
       ? ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 })
@@ -254,6 +302,66 @@ async function verifyModel(args: string[], out: (line: string) => void): Promise
   return report.pass ? 0 : 1;
 }
 
+function list(name: string, value: string | undefined, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  const items = value.split(',').map((v) => number(name, v.trim(), 0));
+  if (items.length === 0 || items.some((n) => n < 1))
+    throw new UsageError(`--${name} must be positive integers separated by commas, got '${value}'.`);
+  return items;
+}
+
+async function benchModel(args: string[], out: (line: string) => void): Promise<void> {
+  const { values } = parse(
+    args,
+    {
+      model: { type: 'string' },
+      batch: { type: 'string' },
+      chunks: { type: 'string' },
+      loss: { type: 'string' },
+      rounds: { type: 'string' },
+      backend: { type: 'string' },
+      out: { type: 'string' },
+    },
+    BENCH_HELP,
+  );
+  if (values['help'] === true) return out(BENCH_HELP);
+  const dir = values['model'] as string | undefined;
+  if (dir === undefined) throw new UsageError(`--model is required.\n\n${BENCH_HELP}`);
+  const batchSizes = list('batch', values['batch'] as string | undefined, [256]);
+  const chunkSizes = list('chunks', values['chunks'] as string | undefined, [16, 32, 64]);
+  const rounds = number('rounds', values['rounds'] as string | undefined, 5);
+  const loss = twoViewLoss((values['loss'] as string | undefined) ?? 'ntxent');
+  const outDir = (values['out'] as string | undefined) ?? 'bench';
+  await setBackend(values['backend'] as string | undefined);
+  const model = await loadUserModel(dir);
+  const encoder = layersEncoder(model);
+  const views = modelViews(model, Math.max(...batchSizes), 0);
+  const rows = benchmark({
+    encoders: [encoder, encoder],
+    loss,
+    inputs: views,
+    chunkSizes,
+    batchSizes,
+    rounds,
+    onCase: (r) =>
+      out(`  B=${r.batchSize} ${r.strategy}${r.chunkSize === null ? '' : ` chunk ${r.chunkSize}`}: ${r.error ?? `${r.ms.toFixed(1)} ms`}`),
+  });
+  tf.dispose(views as tf.TensorContainer);
+  model.dispose();
+  const table = benchmarkTable(rows);
+  const title = `${model.name} on ${tf.getBackend()}`;
+  const charts = await benchmarkCharts(
+    rows.filter((r) => r.batchSize === batchSizes[0]),
+    { title, by: 'chunk' },
+  );
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'bench.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  await writeFile(join(outDir, 'bench.md'), `# ${title}\n\n${table}\n`);
+  await writeFile(join(outDir, 'time.svg'), charts.time);
+  await writeFile(join(outDir, 'memory.svg'), charts.memory);
+  out(`\n${table}\n\nwrote ${join(outDir, 'bench.json')}, bench.md, time.svg, memory.svg`);
+}
+
 /** Runs the gradcache command line; returns the exit code. */
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const [command, ...rest] = argv;
@@ -261,6 +369,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     if (command === 'train') await train(rest, out);
     else if (command === 'eval') await evaluate(rest, out);
     else if (command === 'verify') return await verifyModel(rest, out);
+    else if (command === 'bench') await benchModel(rest, out);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') out(HELP);
     else throw new UsageError(`unknown command '${command}'.\n\n${HELP}`);
     return 0;
