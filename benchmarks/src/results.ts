@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { demo, type DemoRow, SETTINGS } from './demo.js';
-import { mib, setUpWasm } from './setup.js';
+import { formatGenerated, mib, setUpWasm } from './setup.js';
 
 const backend = await setUpWasm();
 const seeds = [0, 1, 2];
@@ -63,5 +63,7 @@ Per seed:
 |---|---|---|---|---|
 ${perSeed.join('\n')}
 `;
-writeFileSync(new URL('../../docs/results.md', import.meta.url), text);
+const file = new URL('../../docs/results.md', import.meta.url);
+writeFileSync(file, text);
+formatGenerated([file]);
 console.log(`\n${text}`);

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { backendInfo, formatBackendInfo, initBackend } from '@gradcache/backend';
 
 /** Initialises the wasm backend with its training fixes and describes the set-up in one line. */
@@ -16,4 +18,13 @@ export function median(values: readonly number[]): number {
 /** Bytes as MiB with one decimal. */
 export function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** Formats generated files as `pnpm format` would (aligned markdown tables), so `pnpm lint` passes on them as written. */
+export function formatGenerated(paths: readonly URL[]): void {
+  const root = new URL('../../', import.meta.url);
+  execFileSync(fileURLToPath(new URL('node_modules/.bin/biome', root)), ['format', '--write', ...paths.map((p) => fileURLToPath(p))], {
+    cwd: fileURLToPath(root),
+    stdio: 'ignore',
+  });
 }
