@@ -6,8 +6,16 @@ import type { Batch, Encoder, EncoderOutput, LossFunction } from './types.js';
 export interface GradCacheConfig<E = unknown> {
   /** The encoders, one per input batch; the same Encoder may appear twice (shared weights). */
   encoders: readonly Encoder[];
-  /** Rows per chunk: one number for every encoder, or one per encoder. */
-  chunkSize: number | readonly number[];
+  /**
+   * Rows per chunk: one number for every encoder, one per encoder, or 'auto' — the largest chunks
+   * whose step fits `memoryBudget`, measured on the first batch (see `gradCache.autoChunk`).
+   */
+  chunkSize: number | readonly number[] | 'auto';
+  /**
+   * With chunkSize 'auto': bytes of tensor memory one step may use on top of what is allocated
+   * before it. Default: 1.5 GiB on wasm (half its guarded heap), 2 GiB elsewhere.
+   */
+  memoryBudget?: number;
   /** The loss over the full-batch reps; it may close over variables of its own (a temperature). */
   loss: LossFunction<E>;
   /** Base seed of random replay; the same seed gives the same dropout masks. Default: random. */
@@ -34,7 +42,8 @@ export interface GradCacheConfig<E = unknown> {
 /** A validated config, every option filled in. */
 export interface ResolvedConfig<E> {
   readonly encoders: readonly Encoder[];
-  readonly chunkSize: readonly number[];
+  readonly chunkSize: readonly number[] | 'auto';
+  readonly memoryBudget: number | undefined;
   readonly loss: LossFunction<E>;
   readonly seed: number;
   readonly lossVariables: 'auto' | 'none' | readonly tf.Variable[];
@@ -59,11 +68,11 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
     () => `GradCache: encoders must be a non-empty array of Encoder, got ${describe(encoders)}.`,
   );
   for (let i = 0; i < encoders.length; i++) checkEncoder(encoders[i], i);
-  const sizes = typeof chunkSize === 'number' ? encoders.map(() => chunkSize) : chunkSize;
+  const sizes = chunkSize === 'auto' ? encoders.map(() => 1) : typeof chunkSize === 'number' ? encoders.map(() => chunkSize) : chunkSize;
   check(
     Array.isArray(sizes) && sizes.length === encoders.length,
     'INVALID_CHUNK_SIZE',
-    () => `GradCache: chunkSize must be one number or one per encoder (${encoders.length}), got ${describe(chunkSize)}.`,
+    () => `GradCache: chunkSize must be one number, one per encoder (${encoders.length}) or 'auto', got ${describe(chunkSize)}.`,
   );
   sizes.forEach((size, i) =>
     check(
@@ -71,6 +80,16 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
       'INVALID_CHUNK_SIZE',
       () => `GradCache: chunkSize for encoder ${i} must be a positive integer, got ${describe(size)}.`,
     ),
+  );
+  const { memoryBudget } = config;
+  check(
+    memoryBudget === undefined ||
+      (chunkSize === 'auto' && typeof memoryBudget === 'number' && Number.isFinite(memoryBudget) && memoryBudget > 0),
+    'INVALID_OPTION',
+    () =>
+      chunkSize === 'auto'
+        ? `GradCache: memoryBudget must be a positive number of bytes, got ${describe(memoryBudget)}.`
+        : `GradCache: memoryBudget applies to chunkSize 'auto' only, got it with chunkSize ${describe(chunkSize)}; drop one.`,
   );
   check(
     typeof loss === 'function',
@@ -107,7 +126,8 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
   }
   return {
     encoders: [...encoders],
-    chunkSize: [...sizes],
+    chunkSize: chunkSize === 'auto' ? 'auto' : [...sizes],
+    memoryBudget,
     loss,
     seed,
     lossVariables: Array.isArray(lossVariables) ? [...new Set(lossVariables)] : lossVariables,

@@ -34,7 +34,7 @@ describe('GradCacheError', () => {
   });
 
   test('INVALID_CHUNK_SIZE for a per-encoder list of the wrong length', () => {
-    expect(expectError('INVALID_CHUNK_SIZE', () => make({ chunkSize: [2, 2] }))).toMatch(/one per encoder \(1\), got \[2, 2\]/);
+    expect(expectError('INVALID_CHUNK_SIZE', () => make({ chunkSize: [2, 2] }))).toMatch(/one per encoder \(1\) or 'auto', got \[2, 2\]/);
   });
 
   test('INPUT_COUNT when inputs and encoders differ in number', () => {

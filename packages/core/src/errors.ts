@@ -17,6 +17,7 @@ export type GradCacheErrorCode =
   | 'EMPTY_BATCH'
   | 'BATCH_SIZE_MISMATCH'
   | 'INVALID_SPLIT'
+  | 'BUDGET_TOO_SMALL'
   | 'INVALID_REP'
   | 'NOT_SYNCHRONOUS'
   | 'REPLAY_MISMATCH'

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLive, type GradCacheConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import { check, describe, synchronous } from './errors.js';
+import { type AutoChunk, chooseChunkSizes, defaultMemoryBudget } from './auto-chunk.js';
 import { checkRep, checkReplayShape, type Drift, readChecks, relativeDrift } from './replay-check.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
 import { batchSize, type ChunkPlan, planChunks } from './split-input.js';
@@ -58,8 +59,8 @@ export function resolvedConfigOf<E>(gradCache: GradCache<E>): ResolvedConfig<E> 
 export class GradCache<E = unknown> {
   /** The encoders, in the order of the inputs. */
   readonly encoders: readonly Encoder[];
-  /** Rows per chunk, one per encoder. */
-  readonly chunkSize: readonly number[];
+  private chunkSizes: readonly number[];
+  private auto: { key: string; choice: AutoChunk } | undefined;
   /** The base seed of random replay. */
   readonly seed: number;
   private readonly config: ResolvedConfig<E>;
@@ -71,8 +72,35 @@ export class GradCache<E = unknown> {
     this.config = resolveConfig(config);
     resolvedConfigs.set(this as GradCache<never>, this.config as ResolvedConfig<never>);
     this.encoders = this.config.encoders;
-    this.chunkSize = this.config.chunkSize;
+    this.chunkSizes = this.config.chunkSize === 'auto' ? [] : this.config.chunkSize;
     this.seed = this.config.seed;
+  }
+
+  /** Rows per chunk, one per encoder; with chunkSize 'auto', what the last batch sizes chose ([] before the first step). */
+  get chunkSize(): readonly number[] {
+    return this.chunkSizes;
+  }
+
+  /** With chunkSize 'auto': the choice, its measured costs and the predicted peak; else undefined. */
+  get autoChunk(): AutoChunk | undefined {
+    return this.auto?.choice;
+  }
+
+  /**
+   * The chunk size per encoder for these inputs: the configured ones, or with 'auto' the largest that
+   * fit memoryBudget, measured once per distinct set of batch sizes.
+   */
+  planChunkSizes(inputs: readonly Batch[], extra?: E): readonly number[] {
+    if (this.config.chunkSize !== 'auto') return this.chunkSizes;
+    const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.planChunkSizes', `inputs[${i}]`));
+    const key = rows.join(',');
+    if (this.auto?.key !== key) {
+      const budget = this.config.memoryBudget ?? defaultMemoryBudget();
+      const choice = chooseChunkSizes(this.config, inputs, rows, budget, extra, (_e, i, chunk) => this.encode(chunk, i));
+      this.auto = { key, choice };
+      this.chunkSizes = choice.chunkSize;
+    }
+    return this.chunkSizes;
   }
 
   /** How many times gradients have been computed; the step index used for random replay. */
@@ -172,6 +200,7 @@ export class GradCache<E = unknown> {
         `got ${Array.isArray(inputs) ? `${inputs.length} batches` : describe(inputs)}.`,
     );
     const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.computeGradients', `inputs[${i}]`));
+    const chunkSizes = this.planChunkSizes(inputs, extra);
     const stateVariables = this.stateVariables();
     checkLive([...this.encoders.flatMap((e) => e.trainableVariables), ...stateVariables], 'GradCache.computeGradients');
     if (Array.isArray(this.config.lossVariables)) checkLive(this.config.lossVariables, 'GradCache.computeGradients (lossVariables)');
@@ -183,9 +212,7 @@ export class GradCache<E = unknown> {
     const initialState = snapshotState(stateVariables);
     try {
       return tf.tidy(() => {
-        const plans = inputs.map((batch, i) =>
-          planChunks(batch, rows[i] as number, this.chunkSize[i] as number, i, this.config.splitInput),
-        );
+        const plans = inputs.map((batch, i) => planChunks(batch, rows[i] as number, chunkSizes[i] as number, i, this.config.splitInput));
         const reps = plans.map((plan, i) => this.forwardNoGrad(plan, i, step));
         const finalState = snapshotState(stateVariables);
         try {

@@ -1,4 +1,5 @@
 export type { GradCacheConfig } from './config.js';
+export { defaultMemoryBudget, type AutoChunk } from './auto-chunk.js';
 export { GradCacheError, type GradCacheErrorCode } from './errors.js';
 export { functionEncoder, type FunctionEncoderSpec } from './function-encoder.js';
 export { GradCache, type GradCacheResult, type StepResult } from './grad-cache.js';

@@ -102,8 +102,9 @@ export function verify<E>(
     () => `verify: inputs must hold one batch per encoder (${encoders.length}), got ${describe(inputs)}.`,
   );
   const state = snapshotState(encoders.flatMap((e) => e.stateVariables ?? []));
+  const chunkSizes = original.planChunkSizes(inputs, extra);
   const plans = inputs.map((batch, i) =>
-    planChunks(batch, batchSize(batch, 'verify', `inputs[${i}]`), config.chunkSize[i] as number, i, config.splitInput),
+    planChunks(batch, batchSize(batch, 'verify', `inputs[${i}]`), chunkSizes[i] as number, i, config.splitInput),
   );
   try {
     // Replay: each chunk twice under its seed, state put back in between.
@@ -134,7 +135,7 @@ export function verify<E>(
     });
     replay.sort((a, b) => b.drift - a.drift);
 
-    const verifier = new GradCache({ ...optionalConfig(config), replayTolerance: false });
+    const verifier = new GradCache({ ...optionalConfig(config), chunkSize: [...chunkSizes], replayTolerance: false });
     verifier.steps = step;
     const cached = verifier.computeGradients(inputs, extra);
     state.restore();
@@ -202,7 +203,7 @@ export function verify<E>(
 
 /** The resolved config as constructor options (undefined optional fields dropped). */
 function optionalConfig<E>(config: ResolvedConfig<E>): GradCacheConfig<E> {
-  const { splitInput, getRep, ...rest } = config;
+  const { splitInput, getRep, memoryBudget: _budget, ...rest } = config;
   return { ...rest, ...(splitInput === undefined ? {} : { splitInput }), ...(getRep === undefined ? {} : { getRep }) };
 }
 
