@@ -9,3 +9,4 @@ export { batchSize, chunkRanges, sliceBatch, splitInput, type ChunkRange } from 
 export { snapshotState, type StateSnapshot } from './state-snapshot.js';
 export type { Batch, EncodeContext, Encoder, EncoderOutput, LossFunction } from './types.js';
 export { gradCacheMatchers, verify, type ReplayCheck, type VariableCheck, type VerifyOptions, type VerifyReport } from './verify.js';
+export { tokenBudgetSplit, type TokenBudgetOptions } from './token-budget.js';
