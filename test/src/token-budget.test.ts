@@ -32,7 +32,7 @@ describe('tokenBudgetSplit', () => {
     expect(chunks.reduce((n, c) => n + (c['inputIds']?.shape[0] as number), 0)).toBe(texts.length);
     let row = 0;
     for (const c of chunks) {
-      const [size, width] = c['inputIds']?.shape as [number, number];
+      const [size, width] = (c['inputIds'] as tf.Tensor).shape as [number, number];
       expect(width).toBe(Math.max(...lengths.slice(row, row + size)));
       expect(size === 1 || size * width <= 24).toBe(true);
       row += size;
