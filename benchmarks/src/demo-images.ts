@@ -5,10 +5,9 @@
  * accuracy (k = 20) of the held-out digits, peak tensor memory and time.
  * Run: pnpm demo:images   (IMAGES_BATCH, IMAGES_CHUNK, IMAGES_EPOCHS, IMAGES_LR, IMAGES_SEED change it)
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { GradCache, measureMemory } from '@gradcache/core';
-import { accumulatedGradients, encoderVariables, fit, fullBatchGradients, type Strategy, warmupCosine } from '@gradcache/trainer';
-import { consoleProgress, mnistSimclrTask } from '@gradcache/trainer/node';
+import type { Strategy } from '@gradcache/trainer';
+import { mnistSimclrTask } from '@gradcache/trainer/node';
+import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
@@ -28,45 +27,17 @@ const rows: string[] = [];
 }
 for (const strategy of ['small', 'accumulate', 'cached'] as Strategy[]) {
   const task = await mnistSimclrTask({ seed: SEED });
-  const rowsPerStep = strategy === 'small' ? CHUNK : BATCH;
-  const totalSteps = Math.floor(task.train.size / rowsPerStep) * EPOCHS;
-  const label = {
-    cached: `GradCache B=${BATCH} (chunks of ${CHUNK})`,
-    accumulate: `accumulation ${BATCH / CHUNK}×${CHUNK}`,
-    small: `small batch B=${CHUNK}`,
-  }[strategy];
-  const optimizer = tf.train.adam(LR);
-  const start = performance.now();
-  await fit({
-    ...task,
-    optimizer,
-    data: task.train,
-    batchSize: BATCH,
-    chunkSize: CHUNK,
+  const { label, peakBytes, seconds, steps } = await trainStrategy(task, {
     strategy,
+    batch: BATCH,
+    chunk: CHUNK,
     epochs: EPOCHS,
+    lr: LR,
     seed: SEED,
-    learningRate: warmupCosine({ peak: LR, warmupSteps: Math.ceil(totalSteps / 20), totalSteps }),
-    callbacks: [consoleProgress({ label })],
   });
-  const seconds = (performance.now() - start) / 1000;
-  // Peak tensor memory of one step's gradients, on the first batch.
-  const inputs = task.train.batch(
-    Array.from({ length: rowsPerStep }, (_, i) => i),
-    0,
-  );
-  const variables = encoderVariables(task.encoders);
-  const { peakBytes } = await measureMemory(() => {
-    if (strategy === 'cached')
-      tf.dispose(new GradCache({ encoders: task.encoders, chunkSize: CHUNK, loss: task.loss }).computeGradients(inputs));
-    else if (strategy === 'accumulate') tf.dispose(accumulatedGradients(task.encoders, task.loss, variables, inputs, CHUNK));
-    else tf.dispose(fullBatchGradients(task.encoders, task.loss, variables, inputs));
-  });
-  tf.dispose(inputs as tf.TensorContainer);
-  rows.push(`| ${label} | ${(100 * task.evaluate()).toFixed(1)} | ${mib(peakBytes)} | ${seconds.toFixed(0)} s | ${totalSteps} |`);
-  optimizer.dispose();
+  rows.push(`| ${label} | ${(100 * task.evaluate()).toFixed(1)} | ${mib(peakBytes)} | ${seconds.toFixed(0)} s | ${steps} |`);
   task.dispose();
 }
-console.log('\n| strategy | kNN accuracy (%) | peak tensor memory of a step | time | steps |');
+console.log('\n| strategy | kNN accuracy (%) | largest step peak (tensor memory) | time | steps |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(r);

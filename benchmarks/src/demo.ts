@@ -8,9 +8,10 @@
  * Run: pnpm demo   (DEMO_BATCH, DEMO_CHUNK, DEMO_EPOCHS, DEMO_SEED, DEMO_LR, DEMO_TRAIN_PAIRS change it)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GradCache, measureMemory } from '@gradcache/core';
-import { accumulatedGradients, encoderVariables, fit, fullBatchGradients, type Strategy, warmupCosine } from '@gradcache/trainer';
-import { consoleProgress, wordnetRetrievalTask } from '@gradcache/trainer/node';
+import { measureMemorySync } from '@gradcache/core';
+import { encoderVariables, fullBatchGradients, type Strategy } from '@gradcache/trainer';
+import { wordnetRetrievalTask } from '@gradcache/trainer/node';
+import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
@@ -37,31 +38,15 @@ export interface DemoRow {
 /** Trains one strategy from the task's seeded initial weights and evaluates it on the test split. */
 async function run(strategy: Strategy, seed: number): Promise<DemoRow> {
   const task = await wordnetRetrievalTask({ seed, ...(TRAIN_PAIRS === undefined ? {} : { trainPairs: TRAIN_PAIRS }) });
-  const rowsPerStep = strategy === 'small' ? CHUNK : BATCH;
-  const totalSteps = Math.floor(task.train.size / rowsPerStep) * EPOCHS;
-  const optimizer = tf.train.adam(LR);
-  const label = {
-    cached: `GradCache B=${BATCH} (chunks of ${CHUNK})`,
-    accumulate: `accumulation ${BATCH / CHUNK}×${CHUNK}`,
-    small: `small batch B=${CHUNK}`,
-  }[strategy];
-  const start = performance.now();
-  await fit({
-    ...task,
-    optimizer,
-    data: task.train,
-    batchSize: BATCH,
-    chunkSize: CHUNK,
+  const { label, peakBytes, seconds, steps } = await trainStrategy(task, {
     strategy,
+    batch: BATCH,
+    chunk: CHUNK,
     epochs: EPOCHS,
+    lr: LR,
     seed,
-    learningRate: warmupCosine({ peak: LR, warmupSteps: Math.ceil(totalSteps / 20), totalSteps }),
-    callbacks: [consoleProgress({ label })],
   });
-  const seconds = (performance.now() - start) / 1000;
   const metrics = task.evaluate('test');
-  const { peakBytes } = await stepMemory(task, strategy);
-  optimizer.dispose();
   task.dispose();
   return {
     strategy,
@@ -71,26 +56,21 @@ async function run(strategy: Strategy, seed: number): Promise<DemoRow> {
     mrr: metrics.mrr,
     peakBytes,
     seconds,
-    steps: totalSteps,
+    steps,
   };
 }
 
-/** Peak tensor memory of one step's gradients (first batch), above what the model holds. */
-export async function stepMemory(
-  task: Awaited<ReturnType<typeof wordnetRetrievalTask>>,
-  strategy: Strategy | 'full',
-): Promise<{ peakBytes: number }> {
-  const rows = Array.from({ length: strategy === 'small' ? CHUNK : BATCH }, (_, i) => i);
-  const inputs = task.train.batch(rows, 0);
-  const variables = encoderVariables(task.encoders);
-  const report = await measureMemory(() => {
-    if (strategy === 'cached')
-      tf.dispose(new GradCache({ encoders: task.encoders, chunkSize: CHUNK, loss: task.loss }).computeGradients(inputs));
-    else if (strategy === 'accumulate') tf.dispose(accumulatedGradients(task.encoders, task.loss, variables, inputs, CHUNK));
-    else tf.dispose(fullBatchGradients(task.encoders, task.loss, variables, inputs));
-  });
+/** Peak tensor memory of one plain full-batch step's gradients (first batch), above what the model holds. */
+function fullStepMemory(task: Awaited<ReturnType<typeof wordnetRetrievalTask>>): number {
+  const inputs = task.train.batch(
+    Array.from({ length: BATCH }, (_, i) => i),
+    0,
+  );
+  const { peakBytes } = measureMemorySync(() =>
+    tf.dispose(fullBatchGradients(task.encoders, task.loss, encoderVariables(task.encoders), inputs)),
+  );
   tf.dispose(inputs as tf.TensorContainer);
-  return report;
+  return peakBytes;
 }
 
 /** The three strategies from one seed's initial weights, in one process. */
@@ -99,7 +79,7 @@ export async function demo(seed = SEED): Promise<{ rows: DemoRow[]; fullStepByte
   for (const strategy of ['small', 'accumulate', 'cached'] as const) rows.push(await run(strategy, seed));
   // For scale: what one plain step over the whole batch needs (the gradient GradCache computes).
   const task = await wordnetRetrievalTask({ seed });
-  const { peakBytes: fullStepBytes } = await stepMemory(task, 'full');
+  const fullStepBytes = fullStepMemory(task);
   task.dispose();
   return { rows, fullStepBytes };
 }
@@ -115,7 +95,7 @@ if (process.argv[1]?.endsWith('demo.ts') === true) {
     `WordNet 3.1 definition → words retrieval, ${TRAIN_PAIRS ?? 'all'} training pairs, ${EPOCHS} epochs, Adam ${LR} warm-up + cosine, seed ${SEED}\n`,
   );
   const { rows, fullStepBytes } = await demo();
-  console.log('\n| strategy | recall@1 (%) | recall@10 (%) | MRR | peak tensor memory of a step | time | steps |');
+  console.log('\n| strategy | recall@1 (%) | recall@10 (%) | MRR | peak tensor memory (largest step) | time | steps |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(

@@ -51,7 +51,7 @@ Backend: ${backend}.
 
 Mean ± standard deviation over seeds ${seeds.join(', ')} (initial weights and batch order):
 
-| strategy | recall@1 (%) | recall@10 (%) | MRR | peak tensor memory of a step | time | optimizer steps |
+| strategy | recall@1 (%) | recall@10 (%) | MRR | peak tensor memory (largest step) | time | optimizer steps |
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}
 

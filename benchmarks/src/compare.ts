@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Encoder, LossFunction } from '@gradcache/core';
+import { fit, type Strategy, type TrainingData, warmupCosine } from '@gradcache/trainer';
+import { consoleProgress } from '@gradcache/trainer/node';
+
+/** What the demos compare: one strategy's run. */
+export interface StrategyRun {
+  label: string;
+  /** The largest peak tensor memory of any step (gradients and optimizer update). */
+  peakBytes: number;
+  seconds: number;
+  steps: number;
+}
+
+/** The demos' labels for a strategy at batch B in chunks of C. */
+export function strategyLabel(strategy: Strategy, batch: number, chunk: number): string {
+  return {
+    cached: `GradCache B=${batch} (chunks of ${chunk})`,
+    accumulate: `accumulation ${batch / chunk}×${chunk}`,
+    small: `small batch B=${chunk}`,
+  }[strategy];
+}
+
+/**
+ * Trains a task's encoders with one strategy (Adam, 5 % linear warm-up then cosine decay), with a
+ * progress bar; reports time and the largest step peak from fit's log.
+ */
+export async function trainStrategy(
+  task: { encoders: readonly Encoder[]; loss: LossFunction; train: TrainingData },
+  settings: { strategy: Strategy; batch: number; chunk: number; epochs: number; lr: number; seed: number },
+): Promise<StrategyRun> {
+  const { strategy, batch, chunk, epochs, lr, seed } = settings;
+  const steps = Math.floor(task.train.size / (strategy === 'small' ? chunk : batch)) * epochs;
+  const label = strategyLabel(strategy, batch, chunk);
+  const optimizer = tf.train.adam(lr);
+  const start = performance.now();
+  const { history } = await fit({
+    encoders: task.encoders,
+    loss: task.loss,
+    optimizer,
+    data: task.train,
+    batchSize: batch,
+    chunkSize: chunk,
+    strategy,
+    epochs,
+    seed,
+    learningRate: warmupCosine({ peak: lr, warmupSteps: Math.ceil(steps / 20), totalSteps: steps }),
+    callbacks: [consoleProgress({ label })],
+  });
+  const seconds = (performance.now() - start) / 1000;
+  optimizer.dispose();
+  return { label, peakBytes: Math.max(...history.map((h) => h.peakBytes)), seconds, steps };
+}
