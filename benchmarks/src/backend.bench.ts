@@ -1,7 +1,8 @@
 /**
  * Stock tfjs-wasm against the wasm fixed for training by @gradcache/backend, in one process:
  * matMul with each transpose combination (GFLOP/s), an MLP forward+backward step, and a small CNN's
- * conv weight gradient against its forward conv. Run: pnpm bench:backend
+ * conv weight gradient against its forward conv, and the copy kernels (Tile, Slice, GatherV2).
+ * Run: pnpm bench:backend
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { installWasmFixes, uninstallWasmFixes } from '@gradcache/backend';
@@ -80,6 +81,15 @@ const mlpStep = (): void => {
   tf.dispose([value, grads]);
 };
 const mlp = compare('MLP 256-1024-1024-128, B=256, forward+backward', mlpStep);
+
+// The copies engine code does everywhere: a LayerNorm broadcast, 32 rows cut from a batch, an embedding lookup.
+const gamma = tf.randomNormal([1, 1, 128]);
+compare('Tile [1, 1, 128] → [64, 32, 128] (LayerNormalization)', () => void tf.tile(gamma, [64, 32, 1]).dataSync());
+const batch = tf.randomNormal([4096, 2048]);
+compare('Slice 32 rows of a 4096×2048 batch', () => void tf.slice(batch, [2048, 0], [32, 2048]).dataSync());
+const table = tf.randomNormal([16384, 64]);
+const ids = tf.randomUniform([2048], 0, 16384, 'int32');
+compare('GatherV2 2,048 rows of 64 from a 16,384-row table', () => void tf.gather(table, ids).dataSync());
 
 // A small CNN layer: 3×3 conv, 32 → 64 channels, on 8×64×64×32.
 const x = tf.randomNormal([8, 64, 64, 32]) as tf.Tensor4D;

@@ -273,6 +273,37 @@ describe('Slice through heap views', () => {
   });
 });
 
+describe('Tile by block copies', () => {
+  test('equals cpu for random shapes (rank 1–4), reps (0–3) and dtypes, and its gradient', async () => {
+    const tileCase = fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 4 });
+    await check(
+      tileCase,
+      async (dims) => {
+        const shape = dims.map(([s]) => s);
+        const reps = dims.map(([, r]) => r);
+        await expectWasmMatchesCpu(() => {
+          const x = tf.tensor(values(shape, 13), shape);
+          const asInt = tf.cast(tf.mul(x, 100), 'int32');
+          const asBool = tf.greater(x, 0);
+          const grad = tf.grad((t: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                tf.tile(
+                  t,
+                  reps.map((r) => Math.max(r, 1)),
+                ),
+                1.5,
+              ),
+            ),
+          )(x);
+          return [tf.tile(x, reps), tf.cast(tf.tile(asInt, reps), 'float32'), tf.cast(tf.tile(asBool, reps), 'float32'), grad];
+        });
+      },
+      100,
+    );
+  });
+});
+
 describe('stock tfjs-wasm, for the record', () => {
   test('gets the maxPool gradient wrong, which the fix corrects', async () => {
     const f = (): tf.Tensor[] => {

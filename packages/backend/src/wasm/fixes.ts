@@ -5,6 +5,7 @@ import { wasmSegmentSum } from '../segment-sum.js';
 import { cpuBridge } from './cpu-bridge.js';
 import { gatherRowsKernel } from './gather-rows.js';
 import { sliceViewKernel } from './slice-view.js';
+import { tileCopyKernel } from './tile-copy.js';
 import { transposeFirst } from './transposed-matmul.js';
 import { convScratch, reservingScratch } from './xnnpack-scratch.js';
 
@@ -37,6 +38,11 @@ export const WASM_FIXES: readonly { kernel: string; why: string; make: (stock?: 
     kernel: 'Slice',
     why: 'copies the whole input off the heap before slicing (O(batch) per chunk): copy only the slice',
     make: (s) => sliceViewKernel(s as tf.KernelConfig),
+  },
+  {
+    kernel: 'Tile',
+    why: 'one index computation per element (10 ms for a LayerNorm broadcast of 256k values): block copies',
+    make: (s) => tileCopyKernel(s as tf.KernelConfig),
   },
   {
     kernel: 'GatherV2',
