@@ -5,10 +5,11 @@
  * B = 65,536; and a Transformer step against its matMul FLOPs. Writes docs/benchmarks/ (JSON, a
  * markdown report, SVG plots). Each section runs in its own process — the wasm heap only grows, and
  * one section's high-water mark would squeeze the next. Run: pnpm bench   (BENCH_QUICK=1: fewer
- * rounds and sizes; `suite.ts <section>` runs one: mlp, cnn, text, scaling, flops, loss)
+ * rounds and sizes; `suite.ts <section>` reruns one — mlp, cnn, text, scaling, flops, loss — and
+ * `suite.ts report` rebuilds the report from the sections' last parts in docs/benchmarks/.parts)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { benchmarkCharts, lineChart } from '@gradcache/cli';
@@ -23,10 +24,10 @@ const SECTIONS = ['mlp', 'cnn', 'text', 'scaling', 'flops', 'loss'] as const;
 const section = process.argv[2];
 const parts = new URL('../../docs/benchmarks/.parts/', import.meta.url);
 
-if (section === undefined) {
-  // The orchestrator: every section in a fresh process, then one report from their parts.
+if (section === undefined || section === 'report') {
+  // The orchestrator: every section in a fresh process (not for 'report'), then one report from their parts.
   mkdirSync(parts, { recursive: true });
-  for (const name of SECTIONS) {
+  for (const name of section === 'report' ? [] : SECTIONS) {
     const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name], { stdio: 'inherit' });
     if (child.status !== 0) throw new Error(`pnpm bench: section ${name} failed (exit ${child.status}).`);
   }
@@ -54,8 +55,6 @@ if (section === undefined) {
     `${JSON.stringify(Object.fromEntries(read.map((p, k) => [SECTIONS[k], p.json])), null, 2)}\n`,
   );
   formatGenerated([new URL('README.md', out), new URL('benchmarks.json', out)]);
-  for (const name of SECTIONS) rmSync(new URL(`${name}.json`, parts));
-  rmSync(parts, { recursive: true, force: true });
   console.log(`\n${read.flatMap((p) => p.targets).join('\n')}\nwrote docs/benchmarks/`);
   process.exit(0);
 }
@@ -253,42 +252,50 @@ if (section === 'loss') {
   const points: { x: number; y: number; series: string }[] = [];
   const lines = ['| B | tiled (2048) peak | tiled time | untiled peak | untiled time |', '|---|---|---|---|---|'];
   console.log('loss phase');
-  let untiledFits = true;
-  for (let batch = 1024; batch <= max; batch *= 2) {
+  const run = (batch: number, tileSize?: number): [number, number] | null => {
     const q = tf.randomNormal([batch, WIDTH], 0, 1 / Math.sqrt(WIDTH), 'float32', 1) as tf.Tensor2D;
     const d = tf.randomNormal([batch, WIDTH], 0, 1 / Math.sqrt(WIDTH), 'float32', 2) as tf.Tensor2D;
-    const run = (tileSize?: number): [number, number] | null => {
-      const options = tileSize === undefined ? { temperature: 0.05 } : { temperature: 0.05, tileSize };
-      const start = performance.now();
-      try {
-        const { peakBytes } = measureMemorySync(() => {
-          const { value, grads } = tf.valueAndGrads((a, b) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, options))([q, d]);
-          value.dataSync();
-          tf.dispose([value, grads]);
-        });
-        return [peakBytes, performance.now() - start];
-      } catch (error) {
-        console.log(`  B=${batch} ${tileSize === undefined ? 'untiled' : 'tiled'}: ${(error as Error).message.slice(0, 90)}…`);
-        return null; // the wasm heap guard refused it: does not fit
-      }
-    };
-    const tiled = run(2048);
-    // B×B logits and their gradients: 1.5 GiB at 8192; once refused, larger B are not tried.
-    const tried: boolean = batch <= 8192 && untiledFits;
-    const untiled: [number, number] | null = tried ? run() : null;
-    untiledFits = untiled !== null;
-    if (tiled !== null) points.push({ x: batch, y: tiled[0] / 2 ** 20, series: 'tiled (tile 2048)' });
-    if (untiled !== null) points.push({ x: batch, y: untiled[0] / 2 ** 20, series: 'untiled' });
-    const cell = (r: [number, number] | null, attempted: boolean) =>
-      r !== null
-        ? `${(r[0] / 2 ** 20).toFixed(0)} MiB | ${(r[1] / 1000).toFixed(2)} s`
-        : attempted
-          ? 'refused by the heap guard | —'
-          : 'not tried | —';
-    lines.push(`| ${batch} | ${cell(tiled, true)} | ${cell(untiled, tried)} |`);
+    const options = tileSize === undefined ? { temperature: 0.05 } : { temperature: 0.05, tileSize };
+    const start = performance.now();
+    try {
+      const { peakBytes } = measureMemorySync(() => {
+        const { value, grads } = tf.valueAndGrads((a, b) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, options))([q, d]);
+        value.dataSync();
+        tf.dispose([value, grads]);
+      });
+      return [peakBytes, performance.now() - start];
+    } catch (error) {
+      console.log(`  B=${batch} ${tileSize === undefined ? 'untiled' : 'tiled'}: ${(error as Error).message.slice(0, 90)}…`);
+      return null; // the wasm heap guard refused it: it does not fit
+    } finally {
+      tf.dispose([q, d]);
+    }
+  };
+  const sizes: number[] = [];
+  for (let batch = 1024; batch <= max; batch *= 2) sizes.push(batch);
+  // Tiled first, every size; then untiled up to 8192 (its B×B logits and their gradients: 1.5 GiB
+  // there): an untiled attempt the guard refuses leaves the heap grown and fragmented.
+  const tiled = sizes.map((batch) => run(batch, 2048));
+  let untiledFits = true;
+  const untiled = sizes.map((batch) => {
+    if (batch > 8192 || !untiledFits) return undefined;
+    const r = run(batch);
+    untiledFits = r !== null;
+    return r;
+  });
+  const cell = (r: [number, number] | null | undefined) =>
+    r === undefined
+      ? 'not tried | —'
+      : r === null
+        ? 'refused by the heap guard | —'
+        : `${(r[0] / 2 ** 20).toFixed(0)} MiB | ${(r[1] / 1000).toFixed(2)} s`;
+  sizes.forEach((batch, k) => {
+    const [t, u] = [tiled[k], untiled[k]];
+    if (t !== null && t !== undefined) points.push({ x: batch, y: t[0] / 2 ** 20, series: 'tiled (tile 2048)' });
+    if (u !== null && u !== undefined) points.push({ x: batch, y: u[0] / 2 ** 20, series: 'untiled' });
+    lines.push(`| ${batch} | ${cell(t)} | ${cell(u)} |`);
     console.log(`  ${lines.at(-1)}`);
-    tf.dispose([q, d]);
-  }
+  });
   writeFileSync(
     new URL('loss-memory.svg', out),
     await lineChart(points, {
