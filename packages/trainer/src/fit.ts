@@ -82,6 +82,16 @@ export interface FitOptions<E = unknown> {
   start?: Position;
 }
 
+/**
+ * Sets an optimizer's learning rate. SGD and momentum keep −rate as a tensor (`setLearningRate`
+ * replaces it: assigning the field alone changed nothing); Adam, RMSProp and the rest read the field.
+ */
+export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
+  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (rate: number) => void };
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(rate);
+  else o.learningRate = rate;
+}
+
 /** What fit returns. */
 export interface FitResult {
   history: StepLog[];
@@ -147,7 +157,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     for (; position.batch < batchesPerEpoch; ) {
       const start = performance.now();
       const learningRate = options.learningRate?.(position.step);
-      if (learningRate !== undefined) (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+      if (learningRate !== undefined) setLearningRate(optimizer, learningRate);
       const { result: measured, peakBytes } = measureMemorySync(() => {
         const inputs = data.batch(batches[position.batch] as number[], position.epoch);
         try {

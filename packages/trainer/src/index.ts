@@ -3,6 +3,7 @@ export { TrainerError, type TrainerErrorCode } from './errors.js';
 export { encodeAll, knnAccuracy, retrievalMetrics, type RetrievalMetrics } from './evaluate.js';
 export {
   fit,
+  setLearningRate,
   STRATEGIES,
   type FitCallbacks,
   type FitOptions,

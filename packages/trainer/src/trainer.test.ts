@@ -199,6 +199,31 @@ describe('fit', () => {
     task.dispose();
   });
 
+  test('the learning-rate schedule is what the optimizer uses: rate 0 leaves the weights; clipNorm bounds the update', async () => {
+    const task = toyTask();
+    const before = task.variables().map(values);
+    const sgd = tf.train.sgd(1);
+    const { history } = await fit({ ...task, optimizer: sgd, batchSize: 32, chunkSize: 8, epochs: 1, learningRate: () => 0 });
+    expect(history.map((h) => h.learningRate)).toEqual([0, 0, 0]);
+    expect(task.variables().map(values)).toEqual(before);
+    const adam = tf.train.adam(1);
+    await fit({ ...task, optimizer: adam, batchSize: 32, chunkSize: 8, epochs: 1, learningRate: () => 0 });
+    expect(task.variables().map(values)).toEqual(before); // Adam reads the field, SGD its tensor: both set
+    adam.dispose();
+    // One SGD step at rate 1 with clipNorm 1e-3 moves the weights by at most 1e-3 in L2 norm.
+    await fit({ ...task, optimizer: sgd, batchSize: 96, chunkSize: 8, epochs: 1, learningRate: () => 1, clipNorm: 1e-3 });
+    const moved = Math.sqrt(
+      task
+        .variables()
+        .flatMap(values)
+        .reduce((sum, v, i) => sum + (v - (before.flat()[i] as number)) ** 2, 0),
+    );
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThanOrEqual(1e-3 * (1 + 1e-5));
+    sgd.dispose();
+    task.dispose();
+  });
+
   test('bad options are TrainerErrors naming the option', async () => {
     const task = toyTask();
     const optimizer = tf.train.sgd(0.1);
