@@ -6,7 +6,9 @@ import { consoleProgress } from '@gradcache/trainer/node';
 /** What the demos compare: one strategy's run. */
 export interface StrategyRun {
   label: string;
-  /** The largest peak tensor memory of any step (gradients and optimizer update). */
+  /** The largest peak tensor memory of any step's gradient computation (what the strategy changes). */
+  gradientPeakBytes: number;
+  /** The largest peak of any whole step, the optimizer update included. */
   peakBytes: number;
   seconds: number;
   steps: number;
@@ -23,7 +25,7 @@ export function strategyLabel(strategy: Strategy, batch: number, chunk: number):
 
 /**
  * Trains a task's encoders with one strategy (Adam, 5 % linear warm-up then cosine decay), with a
- * progress bar; reports time and the largest step peak from fit's log.
+ * progress bar; reports time and the largest peaks from fit's log.
  */
 export async function trainStrategy(
   task: { encoders: readonly Encoder[]; loss: LossFunction; train: TrainingData },
@@ -49,5 +51,6 @@ export async function trainStrategy(
   });
   const seconds = (performance.now() - start) / 1000;
   optimizer.dispose();
-  return { label, peakBytes: Math.max(...history.map((h) => h.peakBytes)), seconds, steps };
+  const max = (f: (h: (typeof history)[number]) => number): number => Math.max(...history.map(f));
+  return { label, gradientPeakBytes: max((h) => h.gradientPeakBytes), peakBytes: max((h) => h.peakBytes), seconds, steps };
 }

@@ -48,6 +48,8 @@ export interface StepLog {
   tensorBytes: number;
   /** The step's peak tensor bytes above what was live before it (batch, gradients, optimizer update). */
   peakBytes: number;
+  /** The peak while computing the gradients alone — what the strategy changes (the optimizer update is the same for all). */
+  gradientPeakBytes: number;
 }
 
 /** Hooks fit awaits between steps. */
@@ -161,10 +163,15 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
       const { result: measured, peakBytes } = measureMemorySync(() => {
         const inputs = data.batch(batches[position.batch] as number[], position.epoch);
         try {
-          const { loss: value, grads } = gradients(inputs, position.step);
+          const { result, peakBytes: gradientPeakBytes } = measureMemorySync(() => gradients(inputs, position.step));
+          const { loss: value, grads } = result;
           try {
             const lossValue = value.dataSync()[0] as number;
-            return { lossValue, ...applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm }) };
+            return {
+              lossValue,
+              gradientPeakBytes,
+              ...applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm }),
+            };
           } finally {
             tf.dispose([value, grads]);
           }
@@ -172,7 +179,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
           tf.dispose(inputs as tf.TensorContainer);
         }
       });
-      const { lossValue, gradNorm } = measured;
+      const { lossValue, gradNorm, gradientPeakBytes } = measured;
       position.batch++;
       position.step++;
       const log: StepLog = {
@@ -188,6 +195,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
         ms: performance.now() - start,
         tensorBytes: tf.memory().numBytes,
         peakBytes,
+        gradientPeakBytes,
       };
       history.push(log);
       for (const c of callbacks) await c.onStep?.(log, { ...position });

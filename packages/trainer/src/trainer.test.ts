@@ -181,7 +181,7 @@ describe('fit', () => {
     expect(a.weights).toEqual(b.weights);
     expect(a.history.map((h) => h.loss)).toEqual(b.history.map((h) => h.loss));
     expect(a.history).toHaveLength(3);
-    expect(a.history.every((h) => h.peakBytes > 0 && h.tensorBytes > 0)).toBe(true);
+    expect(a.history.every((h) => h.peakBytes >= h.gradientPeakBytes && h.gradientPeakBytes > 0 && h.tensorBytes > 0)).toBe(true);
     const acc = await run('accumulate', 1);
     expect(acc.weights).not.toEqual(a.weights);
     const small = await run('small', 1);
@@ -257,6 +257,7 @@ describe('progress', () => {
       ms: 32,
       tensorBytes: 3 * 2 ** 20,
       peakBytes: 2 ** 20,
+      gradientPeakBytes: 2 ** 19,
     });
     for (let s = 1; s <= 40; s++) await progress.onStep?.(log(s), { epoch: 0, batch: s, step: s });
     expect(lines).toHaveLength(21); // step 1, then every 2nd of 40
