@@ -3,7 +3,7 @@ import type { ResolvedConfig } from './config.js';
 import { check } from './errors.js';
 import { measureMemorySync } from './memory.js';
 import { withSeededRandom } from './random-replay.js';
-import { sliceBatch } from './split-input.js';
+import { batchSize, sliceBatch } from './split-input.js';
 import { snapshotState } from './state-snapshot.js';
 import type { Batch, Encoder } from './types.js';
 
@@ -119,3 +119,41 @@ export function chooseChunkSizes<E>(
 }
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * The chunk sizes of a GradCache: the configured ones, or with 'auto' the largest that fit the
+ * budget, chosen once per distinct set of batch sizes.
+ */
+export class ChunkPlanner<E> {
+  private current: readonly number[];
+  private last: { key: string; choice: AutoChunk } | undefined;
+
+  constructor(
+    private readonly config: ResolvedConfig<E>,
+    private readonly rep: (encoder: Encoder, i: number, chunk: Batch) => tf.Tensor2D,
+  ) {
+    this.current = config.chunkSize === 'auto' ? [] : config.chunkSize;
+  }
+
+  /** The sizes last planned ([] for 'auto' before the first batch). */
+  get sizes(): readonly number[] {
+    return this.current;
+  }
+
+  /** With 'auto': the last choice and its measured costs. */
+  get choice(): AutoChunk | undefined {
+    return this.last?.choice;
+  }
+
+  plan(inputs: readonly Batch[], extra: E | undefined): readonly number[] {
+    if (this.config.chunkSize !== 'auto') return this.current;
+    const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.planChunkSizes', `inputs[${i}]`));
+    const key = rows.join(',');
+    if (this.last?.key !== key) {
+      const budget = this.config.memoryBudget ?? defaultMemoryBudget();
+      this.last = { key, choice: chooseChunkSizes(this.config, inputs, rows, budget, extra, this.rep) };
+      this.current = this.last.choice.chunkSize;
+    }
+    return this.current;
+  }
+}

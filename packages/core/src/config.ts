@@ -187,3 +187,15 @@ export function checkLive(variables: readonly tf.Variable[], where: string): voi
     );
   }
 }
+
+const resolved = new WeakMap<object, ResolvedConfig<unknown>>();
+
+/** Remembers `owner`'s checked config (a GradCache's, for verify); not exported from the package. */
+export function rememberConfig<E>(owner: object, config: ResolvedConfig<E>): void {
+  resolved.set(owner, config as ResolvedConfig<unknown>);
+}
+
+/** The config remembered for `owner`. */
+export function resolvedConfigOf<E>(owner: object): ResolvedConfig<E> {
+  return resolved.get(owner) as ResolvedConfig<E>;
+}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkLive, type GradCacheConfig, type ResolvedConfig, resolveConfig } from './config.js';
+import { checkLive, type GradCacheConfig, type ResolvedConfig, rememberConfig, resolveConfig } from './config.js';
 import { check, describe, synchronous } from './errors.js';
-import { type AutoChunk, chooseChunkSizes, defaultMemoryBudget } from './auto-chunk.js';
+import { type AutoChunk, ChunkPlanner } from './auto-chunk.js';
 import { checkRep, checkReplayShape, type Drift, readChecks, relativeDrift } from './replay-check.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
 import { batchSize, type ChunkPlan, planChunks } from './split-input.js';
@@ -30,13 +30,6 @@ export interface StepResult {
 
 const TRAINING = { training: true } as const;
 
-const resolvedConfigs = new WeakMap<GradCache<never>, ResolvedConfig<never>>();
-
-/** A GradCache's checked config (for verify; not exported from the package). */
-export function resolvedConfigOf<E>(gradCache: GradCache<E>): ResolvedConfig<E> {
-  return resolvedConfigs.get(gradCache as GradCache<never>) as ResolvedConfig<E>;
-}
-
 /**
  * Gradient caching (Gao et al. 2021): the exact gradient of a loss over a large batch, at the
  * activation memory of one chunk, for the price of one extra forward pass.
@@ -59,48 +52,35 @@ export function resolvedConfigOf<E>(gradCache: GradCache<E>): ResolvedConfig<E> 
 export class GradCache<E = unknown> {
   /** The encoders, in the order of the inputs. */
   readonly encoders: readonly Encoder[];
-  private chunkSizes: readonly number[];
-  private auto: { key: string; choice: AutoChunk } | undefined;
   /** The base seed of random replay. */
   readonly seed: number;
   private readonly config: ResolvedConfig<E>;
   /** With lossVariables 'auto': the variables the loss was seen to read, in the order first seen. */
   private readonly seenLossVariables: tf.Variable[] = [];
   private stepCount = 0;
+  private readonly planner: ChunkPlanner<E>;
 
   constructor(config: GradCacheConfig<E>) {
     this.config = resolveConfig(config);
-    resolvedConfigs.set(this as GradCache<never>, this.config as ResolvedConfig<never>);
+    rememberConfig(this, this.config);
     this.encoders = this.config.encoders;
-    this.chunkSizes = this.config.chunkSize === 'auto' ? [] : this.config.chunkSize;
+    this.planner = new ChunkPlanner(this.config, (_encoder, i, chunk) => this.encode(chunk, i));
     this.seed = this.config.seed;
   }
 
   /** Rows per chunk, one per encoder; with chunkSize 'auto', what the last batch sizes chose ([] before the first step). */
   get chunkSize(): readonly number[] {
-    return this.chunkSizes;
+    return this.planner.sizes;
   }
 
   /** With chunkSize 'auto': the choice, its measured costs and the predicted peak; else undefined. */
   get autoChunk(): AutoChunk | undefined {
-    return this.auto?.choice;
+    return this.planner.choice;
   }
 
-  /**
-   * The chunk size per encoder for these inputs: the configured ones, or with 'auto' the largest that
-   * fit memoryBudget, measured once per distinct set of batch sizes.
-   */
+  /** The chunk size per encoder for these inputs (with 'auto', measured once per set of batch sizes). */
   planChunkSizes(inputs: readonly Batch[], extra?: E): readonly number[] {
-    if (this.config.chunkSize !== 'auto') return this.chunkSizes;
-    const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.planChunkSizes', `inputs[${i}]`));
-    const key = rows.join(',');
-    if (this.auto?.key !== key) {
-      const budget = this.config.memoryBudget ?? defaultMemoryBudget();
-      const choice = chooseChunkSizes(this.config, inputs, rows, budget, extra, (_e, i, chunk) => this.encode(chunk, i));
-      this.auto = { key, choice };
-      this.chunkSizes = choice.chunkSize;
-    }
-    return this.chunkSizes;
+    return this.planner.plan(inputs, extra);
   }
 
   /** How many times gradients have been computed; the step index used for random replay. */

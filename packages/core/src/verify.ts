@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GradCacheConfig, ResolvedConfig } from './config.js';
+import { type GradCacheConfig, type ResolvedConfig, resolvedConfigOf } from './config.js';
 import { check, describe, GradCacheError } from './errors.js';
-import { GradCache, resolvedConfigOf } from './grad-cache.js';
+import { GradCache } from './grad-cache.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
 import { relativeDrift } from './replay-check.js';
 import { batchSize, planChunks } from './split-input.js';
@@ -93,7 +93,7 @@ export function verify<E>(
     () => `verify: tolerance must be > 0 and floor, atol ≥ 0, got ${describe(tolerance)}, ${describe(floor)}, ${describe(atol)}.`,
   );
   const original = target instanceof GradCache ? target : new GradCache(target);
-  const config = resolvedConfigOf(original);
+  const config = resolvedConfigOf<E>(original);
   const step = original.steps;
   const { encoders } = config;
   check(
