@@ -67,6 +67,25 @@ describe('checkpoints', () => {
     }
   }, 120_000);
 
+  test('saving again at the same step never leaves `latest` naming a removed folder; old ones are cleaned up', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gc-same-'));
+    const v = tf.variable(tf.tensor1d([1, 2]), true, 'same_v');
+    const optimizer = tf.train.sgd(0.1);
+    const state = { position: { epoch: 0, batch: 0, step: 4 }, meta: {} };
+    const first = await saveCheckpoint(dir, { variables: [v], optimizer, state });
+    v.assign(tf.tensor1d([3, 4]));
+    const second = await saveCheckpoint(dir, { variables: [v], optimizer, state });
+    const third = await saveCheckpoint(dir, { variables: [v], optimizer, state });
+    expect(new Set([first, second, third]).size).toBe(3);
+    expect((await readdir(dir)).filter((f) => f.startsWith('step-')).sort()).toEqual(
+      [second, third].map((p) => p.slice(dir.length + 1)).sort(),
+    );
+    v.assign(tf.tensor1d([0, 0]));
+    await loadCheckpoint(dir, { variables: [v], optimizer });
+    expect(Array.from(v.dataSync())).toEqual([3, 4]);
+    v.dispose();
+  });
+
   test('a missing, truncated or mismatched checkpoint is INVALID_CHECKPOINT and assigns nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gc-bad-'));
     const v = tf.variable(tf.tensor1d([1, 2, 3]), true, 'ckpt_v');

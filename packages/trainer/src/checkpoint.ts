@@ -35,6 +35,9 @@ interface Manifest extends CheckpointState {
 /** Optimizer fields tfjs recomputes on setWeights with pow() — not bit-identical to the running product (Adam, Adamax). */
 const RUNNING_PRODUCTS = ['accBeta1', 'accBeta2'] as const;
 
+/** Saves made by this process: part of each checkpoint's folder name, so two saves in one millisecond differ. */
+let saves = 0;
+
 /** Writes a file and flushes it to disk before returning. */
 async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
   const handle = await open(path, 'w');
@@ -102,18 +105,20 @@ export async function saveCheckpoint(
     bytes: data.length,
     sha256: createHash('sha256').update(data).digest('hex'),
   };
-  const name = `step-${String(state.position.step).padStart(8, '0')}`;
+  // A new name every save (step, then save time): a save at a step that already has a checkpoint
+  // never removes the folder `latest` names before the new one is in place.
+  const stamp = `${Date.now().toString(36).padStart(9, '0')}${(saves++ % 36 ** 3).toString(36).padStart(3, '0')}`;
+  const name = `step-${String(state.position.step).padStart(8, '0')}-${stamp}`;
   const temporary = join(directory, `.${name}.partial-${process.pid}`);
   await mkdir(directory, { recursive: true });
   await rm(temporary, { recursive: true, force: true });
   await mkdir(temporary);
   await writeDurable(join(temporary, 'tensors.bin'), data);
   await writeDurable(join(temporary, 'checkpoint.json'), JSON.stringify(manifest));
-  await rm(join(directory, name), { recursive: true, force: true });
   await rename(temporary, join(directory, name));
   await writeDurable(join(directory, `${LATEST}.partial-${process.pid}`), name);
   await rename(join(directory, `${LATEST}.partial-${process.pid}`), join(directory, LATEST));
-  const old = (await readdir(directory)).filter((f) => /^step-\d{8}$/.test(f) && f !== name).sort();
+  const old = (await readdir(directory)).filter((f) => /^step-\d{8}-[0-9a-z]{12}$/.test(f) && f !== name).sort();
   for (const f of old.slice(0, Math.max(0, old.length - (keep - 1)))) await rm(join(directory, f), { recursive: true, force: true });
   return join(directory, name);
 }
