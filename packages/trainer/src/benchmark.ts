@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, type Encoder, GradCache, type LossFunction, measureMemorySync, sliceBatch } from '@gradcache/core';
+import { type Batch, batchSize, type Encoder, GradCache, type LossFunction, measureMemorySync, sliceBatch } from '@gradcache/core';
 import { check, checkInteger } from './errors.js';
 import { accumulatedGradients, encoderVariables, fullBatchGradients } from './steps.js';
 
@@ -61,7 +61,7 @@ const median = (xs: readonly number[]): number => {
 export function benchmark<E>(options: BenchmarkOptions<E>): BenchmarkRow[] {
   const { encoders, loss, inputs, chunkSizes, strategies = ['full', 'cached', 'accumulate'], rounds = 5 } = options;
   check(inputs.length === encoders.length, 'INVALID_OPTION', () => `benchmark: ${encoders.length} encoders but ${inputs.length} inputs.`);
-  const available = Math.min(...inputs.map((b) => (b instanceof tf.Tensor ? b : (Object.values(b)[0] as tf.Tensor)).shape[0] as number));
+  const available = Math.min(...inputs.map((b, i) => batchSize(b, 'benchmark', `inputs[${i}]`)));
   const batchSizes = options.batchSizes ?? [available];
   for (const b of batchSizes) checkInteger('benchmark', 'batchSizes[]', b, 1);
   for (const c of chunkSizes) checkInteger('benchmark', 'chunkSizes[]', c, 1);
