@@ -72,36 +72,36 @@ export async function saveCheckpoint(
     const value = (optimizer as unknown as Record<string, unknown>)[field];
     return value instanceof tf.Tensor ? [{ name: field, tensor: value }] : [];
   });
-  const chunks: Uint8Array[] = [];
+  // Offsets first, then each tensor's bytes copied once into the one buffer that is written.
   let offset = 0;
-  const entries = (list: readonly { name: string; tensor: tf.Tensor }[]): TensorEntry[] =>
+  const entries = (list: readonly { name: string; tensor: tf.Tensor }[]): (TensorEntry & { tensor: tf.Tensor })[] =>
     list.map(({ name, tensor }) => {
       check(
         tensor.dtype === 'float32' || tensor.dtype === 'int32',
         'INVALID_OPTION',
         () => `saveCheckpoint: ${name} is ${tensor.dtype}; only float32 and int32 tensors are saved.`,
       );
-      const bytes = new Uint8Array((tensor.dataSync() as Float32Array | Int32Array).slice().buffer);
-      chunks.push(bytes);
-      const entry = { name, shape: [...tensor.shape], dtype: tensor.dtype, offset, length: bytes.length };
-      offset += bytes.length;
+      const entry = { name, shape: [...tensor.shape], dtype: tensor.dtype, offset, length: tensor.size * 4, tensor };
+      offset += entry.length;
       return entry;
     });
-  const variableEntries = entries(variables.map((v) => ({ name: v.name, tensor: v })));
-  const slotEntries = entries(slots);
-  const extraEntries = entries(extra);
+  const [variableEntries, slotEntries, extraEntries] = [
+    entries(variables.map((v) => ({ name: v.name, tensor: v }))),
+    entries(slots),
+    entries(extra),
+  ];
   const data = new Uint8Array(offset);
-  let at = 0;
-  for (const c of chunks) {
-    data.set(c, at);
-    at += c.length;
+  for (const { tensor, offset: at } of [...variableEntries, ...slotEntries, ...extraEntries]) {
+    const values = tensor.dataSync() as Float32Array | Int32Array;
+    data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at);
   }
+  const strip = (list: (TensorEntry & { tensor: tf.Tensor })[]): TensorEntry[] => list.map(({ tensor: _t, ...entry }) => entry);
   const manifest: Manifest = {
     format: FORMAT,
     version: 1,
     ...state,
-    variables: variableEntries,
-    optimizer: { className: optimizer.getClassName(), iterations, slots: slotEntries, extra: extraEntries },
+    variables: strip(variableEntries),
+    optimizer: { className: optimizer.getClassName(), iterations, slots: strip(slotEntries), extra: strip(extraEntries) },
     bytes: data.length,
     sha256: createHash('sha256').update(data).digest('hex'),
   };
