@@ -5,8 +5,8 @@ type Values = Float32Array | Int32Array | Uint8Array;
 
 /**
  * `out` = `x` (row-major, `shape`) tiled `reps` times along each dimension: each block is written
- * once and then replicated with `copyWithin`, so the work is a few large copies, not one index
- * computation per element.
+ * once and then replicated with `copyWithin` by doubling (a size-1 last dimension with one `fill`),
+ * so the work is a few large copies, not one index computation per element.
  */
 export function tileInto(x: Values, shape: readonly number[], reps: readonly number[], out: Values): void {
   const rank = shape.length;
@@ -23,14 +23,23 @@ export function tileInto(x: Values, shape: readonly number[], reps: readonly num
   }
   const fill = (d: number, xOffset: number, outOffset: number): void => {
     const size = shape[d] as number;
+    const times = reps[d] as number;
+    if (d === rank - 1 && size === 1) {
+      out.fill(x[xOffset] as number, outOffset, outOffset + times); // a broadcast column: one fill
+      return;
+    }
     if (d === rank - 1) {
       out.set(x.subarray(xOffset, xOffset + size), outOffset);
     } else {
       for (let i = 0; i < size; i++) fill(d + 1, xOffset + i * (xStrides[d] as number), outOffset + i * (outStrides[d] as number));
     }
-    // The block of one copy of x along d is written: replicate it reps[d] − 1 times.
+    // The block of one copy of x along d is written: replicate it by doubling (log₂ reps copies).
     const block = size * (outStrides[d] as number);
-    for (let k = 1; k < (reps[d] as number); k++) out.copyWithin(outOffset + k * block, outOffset, outOffset + block);
+    for (let done = 1; done < times; ) {
+      const n = Math.min(done, times - done);
+      out.copyWithin(outOffset + done * block, outOffset, outOffset + n * block);
+      done += n;
+    }
   };
   fill(0, 0, 0);
 }
