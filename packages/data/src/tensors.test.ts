@@ -110,6 +110,11 @@ describe('IDX', () => {
     expect(splitImages(set, { test: 0.5 }).test.labels).toEqual(test.labels);
   });
 
+  test('int8 values keep their sign; big-endian int32 values are read as such', () => {
+    expect(Array.from(parseIdx(new Uint8Array([0, 0, 0x09, 1, 0, 0, 0, 3, 0xff, 0x80, 7])).data)).toEqual([-1, -128, 7]);
+    expect(Array.from(parseIdx(new Uint8Array([0, 0, 0x0c, 1, 0, 0, 0, 1, 0, 0, 1, 2])).data)).toEqual([258]);
+  });
+
   test('refuses gzip, a bad header and truncated data with INVALID_FILE', () => {
     expect(() => parseIdx(new Uint8Array([0x1f, 0x8b, 8, 0]))).toThrowError(/gzip-compressed/);
     expect(() => parseIdx(new Uint8Array([1, 2, 3, 4]))).toThrowError(/does not start with an IDX header/);
