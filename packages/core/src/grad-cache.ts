@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkLive, type GradCacheConfig, type ResolvedConfig, rememberConfig, resolveConfig } from './config.js';
 import { check, describe, synchronous } from './errors.js';
 import { type AutoChunk, ChunkPlanner } from './auto-chunk.js';
-import { checkRep, checkReplayShape, type Drift, readChecks, relativeDrift } from './replay-check.js';
+import { checkRep, checkReplayShape, type Drift, type DriftSite, readChecks, relativeDrift, stepChecks } from './replay-check.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
 import { batchSize, type ChunkPlan, planChunks } from './split-input.js';
-import { snapshotState } from './state-snapshot.js';
+import { type StateSnapshot, snapshotState } from './state-snapshot.js';
 import { discardTape } from './tape.js';
 import type { Batch, Encoder } from './types.js';
 
@@ -29,6 +29,27 @@ export interface StepResult {
 }
 
 const TRAINING = { training: true } as const;
+
+/** A step computed but not yet read: its tensors, and the state to put back if its checks fail. */
+interface Pending {
+  loss: tf.Scalar;
+  grads: tf.NamedTensorMap;
+  /** [loss, each chunk's replay drift, each gradient's finiteness (1 or 0)], read once. */
+  checks: tf.Tensor1D;
+  drifts: DriftSite[];
+  initialState: StateSnapshot;
+}
+
+/** A step whose checks passed: `GradCacheResult` plus the loss as a number. */
+type Settled = GradCacheResult & { lossValue: number };
+
+function checkOptimizer(optimizer: tf.Optimizer, method: string): void {
+  check(
+    typeof (optimizer as Partial<tf.Optimizer> | null)?.applyGradients === 'function',
+    'INVALID_OPTIMIZER',
+    () => `GradCache.${method}: optimizer must be a tf.Optimizer (e.g. tf.train.adam(1e-3)), got ${describe(optimizer)}.`,
+  );
+}
 
 /**
  * Gradient caching (Gao et al. 2021): the exact gradient of a loss over a large batch, at the
@@ -113,10 +134,21 @@ export class GradCache<E = unknown> {
    * inputs ran as one batch. `inputs[i]` is the whole batch of `encoders[i]`; `extra` goes to the
    * loss unchanged. The caller owns and disposes the returned tensors. Gradients that are not finite
    * are returned and named in `nonFinite`. On any error nothing is returned, no tensor is leaked and
-   * state variables are put back as they were.
+   * state variables are put back as they were. Reads one small tensor synchronously (the step's
+   * checks); on a GPU backend use `computeGradientsAsync`.
    */
   computeGradients(inputs: readonly Batch[], extra?: E): GradCacheResult {
-    const { loss, grads, nonFinite } = this.run(inputs, extra);
+    const { loss, grads, nonFinite } = this.settleSync(inputs, extra);
+    return { loss, grads, nonFinite };
+  }
+
+  /**
+   * `computeGradients` without any synchronous read: the step's checks are read with
+   * `await data()`, so WebGPU and WebGL never stall (and WebGPU in Node, which cannot read
+   * synchronously at all, works). The same gradients, bit for bit, on any backend.
+   */
+  async computeGradientsAsync(inputs: readonly Batch[], extra?: E): Promise<GradCacheResult> {
+    const { loss, grads, nonFinite } = await this.settleAsync(inputs, extra);
     return { loss, grads, nonFinite };
   }
 
@@ -127,51 +159,84 @@ export class GradCache<E = unknown> {
    * variable (trainable and state) is left as it was before the step.
    */
   step(optimizer: tf.Optimizer, inputs: readonly Batch[], extra?: E): StepResult {
-    check(
-      typeof (optimizer as Partial<tf.Optimizer> | null)?.applyGradients === 'function',
-      'INVALID_OPTIMIZER',
-      () => `GradCache.step: optimizer must be a tf.Optimizer (e.g. tf.train.adam(1e-3)), got ${describe(optimizer)}.`,
-    );
+    checkOptimizer(optimizer, 'step');
     const state = snapshotState(this.stateVariables());
     try {
-      const { loss, lossValue, grads, nonFinite } = this.run(inputs, extra);
-      try {
-        check(
-          nonFinite.length === 0,
-          'GRADS_NOT_FINITE',
-          () =>
-            `GradCache.step: the gradients of ${nonFinite.join(', ')} hold NaN or Infinity (the loss, ${lossValue}, is ` +
-            'finite); nothing was applied. Check the inputs for Infinity, and lower the learning rate.',
-        );
-        const variables = this.variables;
-        const weights = snapshotState(variables);
-        try {
-          optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
-        } catch (error) {
-          weights.restore();
-          throw error;
-        } finally {
-          weights.dispose();
-        }
-      } catch (error) {
-        state.restore();
-        throw error;
-      } finally {
-        loss.dispose();
-        tf.dispose(grads);
-      }
-      return { loss: lossValue };
+      return this.apply(optimizer, this.settleSync(inputs, extra), state);
     } finally {
       state.dispose();
     }
+  }
+
+  /** `step` without any synchronous read (see `computeGradientsAsync`); use it on WebGPU and WebGL. */
+  async stepAsync(optimizer: tf.Optimizer, inputs: readonly Batch[], extra?: E): Promise<StepResult> {
+    checkOptimizer(optimizer, 'stepAsync');
+    const state = snapshotState(this.stateVariables());
+    try {
+      return this.apply(optimizer, await this.settleAsync(inputs, extra), state);
+    } finally {
+      state.dispose();
+    }
+  }
+
+  private settleSync(inputs: readonly Batch[], extra: E | undefined): Settled {
+    const pending = this.begin(inputs, extra);
+    return this.settle(pending, () => pending.checks.dataSync());
+  }
+
+  private async settleAsync(inputs: readonly Batch[], extra: E | undefined): Promise<Settled> {
+    const pending = this.begin(inputs, extra);
+    let values: ArrayLike<number>;
+    try {
+      values = await pending.checks.data();
+    } catch (error) {
+      this.abandon(pending);
+      throw error;
+    }
+    return this.settle(pending, () => values);
+  }
+
+  /** Applies settled gradients in the fixed variable order; on error every variable is put back. */
+  private apply(optimizer: tf.Optimizer, settled: Settled, state: StateSnapshot): StepResult {
+    const { loss, lossValue, grads, nonFinite } = settled;
+    try {
+      check(
+        nonFinite.length === 0,
+        'GRADS_NOT_FINITE',
+        () =>
+          `GradCache.step: the gradients of ${nonFinite.join(', ')} hold NaN or Infinity (the loss, ${lossValue}, is ` +
+          'finite); nothing was applied. Check the inputs for Infinity, and lower the learning rate.',
+      );
+      const variables = this.variables;
+      const weights = snapshotState(variables);
+      try {
+        optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
+      } catch (error) {
+        weights.restore();
+        throw error;
+      } finally {
+        weights.dispose();
+      }
+    } catch (error) {
+      state.restore();
+      throw error;
+    } finally {
+      loss.dispose();
+      tf.dispose(grads);
+    }
+    return { loss: lossValue };
   }
 
   private stateVariables(): tf.Variable[] {
     return this.encoders.flatMap((e) => e.stateVariables ?? []);
   }
 
-  /** The three phases, in one tidy; on error, state is restored and the tape dropped. */
-  private run(inputs: readonly Batch[], extra: E | undefined): GradCacheResult & { lossValue: number } {
+  /**
+   * The three phases, in one tidy, with nothing read back: the loss, the gradients and one small
+   * tensor of checks (the loss, each chunk's replay drift, each gradient's finiteness) that `settle`
+   * reads. On error, state is restored and the tape dropped.
+   */
+  private begin(inputs: readonly Batch[], extra: E | undefined): Pending {
     check(
       Array.isArray(inputs) && inputs.length === this.encoders.length,
       'INPUT_COUNT',
@@ -191,38 +256,59 @@ export class GradCache<E = unknown> {
     const step = this.stepCount++;
     const initialState = snapshotState(stateVariables);
     try {
-      return tf.tidy(() => {
+      const result = tf.tidy(() => {
         const plans = inputs.map((batch, i) => planChunks(batch, rows[i] as number, chunkSizes[i] as number, i, this.config.splitInput));
         const reps = plans.map((plan, i) => this.forwardNoGrad(plan, i, step));
         const finalState = snapshotState(stateVariables);
         try {
-          const { loss, lossValue, cache, grads } = this.buildCache(reps, extra);
+          const { loss, cache, grads } = this.buildCache(reps, extra);
           initialState.restore();
           const drifts = this.forwardBackward(plans, reps, cache, step, grads);
           finalState.restore();
           const ordered = Object.fromEntries(this.variables.map((v) => [v.name, grads.get(v.name) ?? tf.zerosLike(v)]));
           return {
             loss,
-            lossValue,
             grads: ordered,
-            nonFinite: readChecks(
-              drifts,
-              ordered,
-              this.config.replayTolerance,
-              this.encoders.map((e) => e.name),
-            ),
+            checks: stepChecks(loss, drifts, ordered),
+            drifts: drifts.map(({ encoder, chunk }) => ({ encoder, chunk })),
           };
         } finally {
           finalState.dispose();
         }
       });
+      return { ...result, initialState };
     } catch (error) {
       discardTape();
       initialState.restore();
-      throw error;
-    } finally {
       initialState.dispose();
+      throw error;
     }
+  }
+
+  /** Reads a step's checks (`read` gives their values): throws on a bad loss or replay, else returns the result. */
+  private settle(pending: Pending, read: () => ArrayLike<number>): Settled {
+    try {
+      const { lossValue, nonFinite } = readChecks(
+        read(),
+        pending.drifts,
+        Object.keys(pending.grads),
+        this.config.replayTolerance,
+        this.encoders.map((e) => e.name),
+      );
+      pending.checks.dispose();
+      pending.initialState.dispose();
+      return { loss: pending.loss, lossValue, grads: pending.grads, nonFinite };
+    } catch (error) {
+      this.abandon(pending);
+      throw error;
+    }
+  }
+
+  /** A step that failed after `begin`: frees its tensors and puts the state variables back. */
+  private abandon(pending: Pending): void {
+    tf.dispose([pending.loss, pending.grads, pending.checks]);
+    pending.initialState.restore();
+    pending.initialState.dispose();
   }
 
   /** Phase 1: encodes every chunk of encoder i outside any gradient scope; returns the full reps. */
@@ -245,10 +331,7 @@ export class GradCache<E = unknown> {
    * Phase 2: the loss on the full reps, its gradient with respect to the reps (the cache), and the
    * gradients of the trainable variables the loss itself reads.
    */
-  private buildCache(
-    reps: tf.Tensor2D[],
-    extra: E | undefined,
-  ): { loss: tf.Scalar; lossValue: number; cache: tf.Tensor2D[]; grads: Map<string, tf.Tensor> } {
+  private buildCache(reps: tf.Tensor2D[], extra: E | undefined): { loss: tf.Scalar; cache: tf.Tensor2D[]; grads: Map<string, tf.Tensor> } {
     const { lossVariables } = this.config;
     const offered =
       lossVariables === 'none'
@@ -257,14 +340,6 @@ export class GradCache<E = unknown> {
           ? Object.values(tf.engine().registeredVariables).filter((v) => v.trainable)
           : [...lossVariables];
     const { value, grads } = tf.engine().gradients(() => this.callLoss(reps, extra), [...reps, ...offered], undefined, true);
-    const lossValue = (value.dataSync() as Float32Array)[0] as number;
-    check(
-      Number.isFinite(lossValue),
-      'LOSS_NOT_FINITE',
-      () =>
-        `GradCache: the loss is ${lossValue}; no gradient was applied. Check the inputs for NaN, lower the ` +
-        'learning rate or raise the temperature.',
-    );
     const cache = reps.map((rep, i) => (grads[i] as tf.Tensor2D | undefined) ?? tf.zerosLike(rep));
     const encoderVariables = new Set(this.encoders.flatMap((e) => e.trainableVariables));
     const variableGrads = new Map<string, tf.Tensor>();
@@ -276,7 +351,7 @@ export class GradCache<E = unknown> {
         this.seenLossVariables.push(v);
       }
     });
-    return { loss: tf.clone(value), lossValue, cache, grads: variableGrads };
+    return { loss: tf.clone(value), cache, grads: variableGrads };
   }
 
   /**

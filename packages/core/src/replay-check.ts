@@ -36,22 +36,45 @@ export function checkReplayShape(rep: tf.Tensor2D, first: tf.Tensor2D, encoder: 
   return rep;
 }
 
+/** Where a drift was measured. */
+export type DriftSite = Omit<Drift, 'value'>;
+
 /**
- * One read for the whole step: every chunk's replay drift (fails with REPLAY_DRIFT above
- * `tolerance`) and every gradient's finiteness. Returns the names of the non-finite gradients.
+ * The step's checks as one small tensor, so that they cost one read (sync or async): the loss, every
+ * chunk's replay drift, and every gradient's finiteness (1 when finite). Frees nothing it is given.
  */
-export function readChecks(drifts: Drift[], grads: tf.NamedTensorMap, tolerance: number | false, names: readonly string[]): string[] {
-  const flags = tf.tidy(() =>
-    tf.concat([
-      tf.zeros([0]),
-      ...drifts.map((d) => tf.reshape(d.value, [1])),
-      ...Object.values(grads).map((g) => (g.size === 0 ? tf.ones([1]) : tf.reshape(tf.min(tf.cast(tf.isFinite(g), 'float32')), [1]))),
-    ]),
+export function stepChecks(loss: tf.Scalar, drifts: Drift[], grads: tf.NamedTensorMap): tf.Tensor1D {
+  return tf.tidy(
+    () =>
+      tf.concat([
+        tf.reshape(loss, [1]),
+        ...drifts.map((d) => tf.reshape(d.value, [1])),
+        ...Object.values(grads).map((g) => (g.size === 0 ? tf.ones([1]) : tf.reshape(tf.min(tf.cast(tf.isFinite(g), 'float32')), [1]))),
+      ]) as tf.Tensor1D,
   );
-  const values = flags.dataSync();
-  flags.dispose();
+}
+
+/**
+ * Interprets the values of `stepChecks`: fails with LOSS_NOT_FINITE, then with REPLAY_DRIFT above
+ * `tolerance`; returns the loss and the names of the non-finite gradients.
+ */
+export function readChecks(
+  values: ArrayLike<number>,
+  drifts: readonly DriftSite[],
+  gradNames: readonly string[],
+  tolerance: number | false,
+  names: readonly string[],
+): { lossValue: number; nonFinite: string[] } {
+  const lossValue = values[0] as number;
+  check(
+    Number.isFinite(lossValue),
+    'LOSS_NOT_FINITE',
+    () =>
+      `GradCache: the loss is ${lossValue}; no gradient was applied. Check the inputs for NaN, lower the ` +
+      'learning rate or raise the temperature.',
+  );
   drifts.forEach((d, k) => {
-    const drift = values[k] as number;
+    const drift = values[1 + k] as number;
     check(
       tolerance === false || !(drift > tolerance),
       'REPLAY_DRIFT',
@@ -62,5 +85,5 @@ export function readChecks(drifts: Drift[], grads: tf.NamedTensorMap, tolerance:
         'Math.random only (no hidden counters, no fixed-seed or crypto randomness); replayTolerance sets the limit.',
     );
   });
-  return Object.keys(grads).filter((_, k) => values[drifts.length + k] !== 1);
+  return { lossValue, nonFinite: gradNames.filter((_, k) => values[1 + drifts.length + k] !== 1) };
 }
