@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { backendInfo, formatBackendInfo, initBackend } from '@gradcache/backend';
+import { backendInfo, formatBackendInfo, initBackend } from '@gradcache/backend/node';
 
 /** Initialises the wasm backend with its training fixes and describes the set-up in one line. */
 export async function setUpWasm(): Promise<string> {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, test } from 'vitest';
-import { initBackend } from '@gradcache/backend';
+import { initBackend } from '@gradcache/backend/node';
 import { useBackend } from '@gradcache/testing';
 import { caseArb, checkCase, runParameters } from './property.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { initBackend } from '@gradcache/backend';
+import { initBackend } from '@gradcache/backend/node';
 import { GradCache, snapshotState, type Batch, type Encoder } from '@gradcache/core';
 import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
 import { hashedNgrams } from '@gradcache/data';

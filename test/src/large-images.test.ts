@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { initBackend } from '@gradcache/backend';
+import { initBackend } from '@gradcache/backend/node';
 import { GradCache, measureMemory } from '@gradcache/core';
 import { convEncoder } from '@gradcache/encoders';
 import { uniformity } from '@gradcache/losses';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { type AdapterInfo, activeAdapter } from './webgpu.js';
 
 /** The facts about the active backend that a benchmark or bug report needs. */
 export interface BackendInfo {
@@ -6,8 +7,10 @@ export interface BackendInfo {
   backend: string;
   /** tfjs-core's version. */
   tfjs: string;
-  /** Node's version. */
+  /** Node's version; '' in a browser. */
   node: string;
+  /** The WebGPU adapter, when the backend is webgpu. */
+  adapter?: AdapterInfo;
   /** Wasm SIMD and threads, when the backend is wasm. */
   wasm?: { simd: boolean; threads: boolean; heapBytes: number };
 }
@@ -20,7 +23,13 @@ export interface BackendInfo {
  * ```
  */
 export async function backendInfo(): Promise<BackendInfo> {
-  const info: BackendInfo = { backend: tf.getBackend(), tfjs: tf.version_core, node: process.version };
+  const info: BackendInfo = {
+    backend: tf.getBackend(),
+    tfjs: tf.version_core,
+    node: (globalThis as { process?: { version?: string } }).process?.version ?? '',
+  };
+  const adapter = activeAdapter();
+  if (info.backend === 'webgpu' && adapter !== undefined) info.adapter = adapter;
   if (info.backend === 'wasm') {
     const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
     info.wasm = {
@@ -35,5 +44,7 @@ export async function backendInfo(): Promise<BackendInfo> {
 /** One line for a report header. */
 export function formatBackendInfo(info: BackendInfo): string {
   const wasm = info.wasm === undefined ? '' : ` (simd ${info.wasm.simd ? 'on' : 'off'}, threads ${info.wasm.threads ? 'on' : 'off'})`;
-  return `${info.backend}${wasm} · tfjs ${info.tfjs} · node ${info.node}`;
+  const adapter = info.adapter === undefined ? '' : ` (${info.adapter.description}${info.adapter.software ? ', software' : ''})`;
+  const host = info.node === '' ? '' : ` · node ${info.node}`;
+  return `${info.backend}${wasm}${adapter} · tfjs ${info.tfjs}${host}`;
 }

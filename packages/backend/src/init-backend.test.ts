@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { initBackend } from './init-backend.js';
+import { initBackend } from './node.js';
+import { initBackend as initBrowserBackend } from './init-backend.js';
 import { BackendError } from './errors.js';
 
 beforeAll(() => {
@@ -26,7 +27,11 @@ describe('initBackend', () => {
     const choice = await initBackend({ importModule: notInstalled });
     expect(choice.backend).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(choice.skipped.map((s) => s.name)).toEqual(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']);
+    expect(choice.skipped.map((s) => s.name)).toEqual([
+      '@tensorflow/tfjs-node-gpu',
+      '@tensorflow/tfjs-node',
+      '@tensorflow/tfjs-backend-webgpu',
+    ]);
     expect(choice.skipped[0]?.reason).toMatch(/^@tensorflow\/tfjs-node-gpu is not installed; .* see docs\/backends\.md/);
     expect(choice.fixes.join('\n')).toMatch(/Conv2DBackpropFilter/);
   });
@@ -71,12 +76,45 @@ describe('initBackend', () => {
     process.env['GRADCACHE_BACKEND'] = 'gpu';
     const error = await initBackend().catch((e: unknown) => e);
     expect((error as BackendError).code).toBe('INVALID_PREFERENCE');
-    expect((error as Error).message).toMatch(/one of auto, tensorflow, wasm, cpu, got "gpu" \(from GRADCACHE_BACKEND\)/);
+    expect((error as Error).message).toMatch(/one of auto, tensorflow, webgpu, webgl, wasm, cpu, got "gpu" \(from GRADCACHE_BACKEND\)/);
   });
 
   test('on this machine: picks a backend and gives every skipped option a reason', async () => {
     const choice = await initBackend();
-    expect(['tensorflow', 'wasm']).toContain(choice.backend);
-    for (const { reason } of choice.skipped) expect(reason).toMatch(/docs\/backends\.md|failed to load/);
+    expect(['tensorflow', 'webgpu', 'wasm']).toContain(choice.backend);
+    for (const { reason } of choice.skipped) expect(reason).toMatch(/docs\/backends\.md|failed to load|software rasteriser/);
+  });
+
+  const adapter = (info: { vendor: string; architecture: string; device: string; description: string }) => async () => ({
+    requestAdapter: async () => ({ info }),
+  });
+
+  test("auto passes over a software WebGPU adapter (wasm is faster on a CPU), naming it; 'webgpu' by name would take it", async () => {
+    const llvmpipe = adapter({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25.0.7' });
+    const choice = await initBackend({ importModule: notInstalled, gpu: llvmpipe });
+    expect(choice.backend).toBe('wasm');
+    expect(choice.skipped[2]).toEqual({
+      name: '@tensorflow/tfjs-backend-webgpu',
+      reason: expect.stringMatching(
+        /^the only WebGPU adapter is a software rasteriser \(llvmpipe: Mesa 25\.0\.7\); .*Ask for 'webgpu' by name/,
+      ),
+    });
+  });
+
+  test('WebGPU without an adapter, or without WebGPU at all, says what to install; forcing it is an error', async () => {
+    const none = async () => ({ requestAdapter: async () => null });
+    const choice = await initBackend({ importModule: notInstalled, gpu: none });
+    expect(choice.skipped[2]?.reason).toMatch(
+      /^WebGPU found no adapter: install a Vulkan driver \(Debian: mesa-vulkan-drivers from bookworm-backports/,
+    );
+    const error = await initBackend({ preference: 'webgpu', gpu: async () => undefined }).catch((e: unknown) => e);
+    expect((error as BackendError).code).toBe('BACKEND_UNAVAILABLE');
+    expect((error as Error).message).toMatch(/the 'webgpu' backend cannot load: no WebGPU/);
+  });
+
+  test('the browser entry has no tfjs-node and says where it is', async () => {
+    const choice = await initBrowserBackend({ gpu: async () => undefined });
+    expect(choice.backend).toBe('wasm');
+    expect(choice.skipped[0]?.reason).toMatch(/runs only in Node\.js; there, import initBackend from '@gradcache\/backend\/node'/);
   });
 });

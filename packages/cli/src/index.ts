@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@gradcache/backend';
+import { initBackend } from '@gradcache/backend/node';
 import { verify } from '@gradcache/core';
 import { layersEncoder, loadModel } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';

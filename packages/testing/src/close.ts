@@ -1,12 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 
+/** A tensor, or its values already read (with `await t.data()`, say, on a backend that reads only asynchronously). */
+type Values = tf.Tensor | { shape: number[]; values: ArrayLike<number> };
+
+function read(t: Values): ArrayLike<number> {
+  return t instanceof tf.Tensor ? t.dataSync() : t.values;
+}
+
 /** max|a − b| and max|b| of two same-shaped tensors. */
-function diffAndScale(actual: tf.Tensor, expected: tf.Tensor): { diff: number; scale: number } {
+function diffAndScale(actual: Values, expected: Values): { diff: number; scale: number } {
   if (!tf.util.arraysEqual(actual.shape, expected.shape)) {
     throw new Error(`shapes differ: [${actual.shape}] vs expected [${expected.shape}].`);
   }
-  const a = actual.dataSync();
-  const b = expected.dataSync();
+  const a = read(actual);
+  const b = read(expected);
   let diff = 0;
   let scale = 0;
   for (let i = 0; i < b.length; i++) {
@@ -21,7 +28,7 @@ function diffAndScale(actual: tf.Tensor, expected: tf.Tensor): { diff: number; s
 }
 
 /** max|a − b| / max|b|: the largest error relative to the reference's scale (max|a − b| when b is 0). */
-export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
+export function relativeError(actual: Values, expected: Values): number {
   const { diff, scale } = diffAndScale(actual, expected);
   return scale === 0 ? diff : diff / scale;
 }
@@ -31,7 +38,7 @@ export function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
  * entries near zero, so errors are measured against the reference's largest magnitude — or against
  * `floor`, the size of the terms float32 had to cancel to get a result near zero (default 0).
  */
-export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number, what = 'tensor', floor = 0): void {
+export function expectClose(actual: Values, expected: Values, tol: number, what = 'tensor', floor = 0): void {
   const { diff, scale } = diffAndScale(actual, expected);
   const bound = tol * Math.max(scale, floor);
   if (!(diff <= bound) && !(diff === 0)) {
@@ -53,13 +60,19 @@ export function expectClose(actual: tf.Tensor, expected: tf.Tensor, tol: number,
  *   each "gradient" is rounding of the O(1) loss terms; two chunkings differed by up to 1.6e-7
  *   (fast-check, 3,000 runs; 1.3e-7 over 10 such towers at B = 64).
  */
-export function expectGradsClose(actual: tf.NamedTensorMap, expected: tf.NamedTensorMap, tol: number, floor = 1e-2, atol = 1e-6): void {
+export function expectGradsClose(
+  actual: Record<string, Values>,
+  expected: Record<string, Values>,
+  tol: number,
+  floor = 1e-2,
+  atol = 1e-6,
+): void {
   const keys = Object.keys(expected).sort();
   const got = Object.keys(actual).sort();
   if (keys.join('|') !== got.join('|')) {
     throw new Error(`expectGradsClose: variables differ: got [${got}], expected [${keys}].`);
   }
-  const stats = keys.map((key) => diffAndScale(actual[key] as tf.Tensor, expected[key] as tf.Tensor));
+  const stats = keys.map((key) => diffAndScale(actual[key] as Values, expected[key] as Values));
   const global = Math.max(...stats.map((s) => s.scale));
   keys.forEach((key, k) => {
     const { diff, scale } = stats[k] as { diff: number; scale: number };
@@ -71,4 +84,20 @@ export function expectGradsClose(actual: tf.NamedTensorMap, expected: tf.NamedTe
       );
     }
   });
+}
+
+/**
+ * Reads every tensor of a map with `await data()` — the only read WebGPU allows in Node — into the
+ * `{ shape, values }` form `expectGradsClose` also takes. Disposes nothing.
+ */
+export async function readValues(map: tf.NamedTensorMap): Promise<Record<string, { shape: number[]; values: Float32Array }>> {
+  const entries = await Promise.all(
+    Object.entries(map).map(
+      async ([name, t]): Promise<[string, { shape: number[]; values: Float32Array }]> => [
+        name,
+        { shape: [...t.shape], values: (await t.data()) as Float32Array },
+      ],
+    ),
+  );
+  return Object.fromEntries(entries);
 }

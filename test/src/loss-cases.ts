@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LossFunction } from '@gradcache/core';
+import {
+  alignment,
+  barlowTwins,
+  dcl,
+  dclw,
+  infoNCE,
+  ntXent,
+  queueInfoNCE,
+  spectralContrastive,
+  supCon,
+  symmetricInfoNCE,
+  uniformity,
+  vicReg,
+} from '@gradcache/losses';
+
+/** The batch size of the loss cases, and the labels supCon reads from `extra`. */
+export const B = 10;
+export const labels = [0, 1, 2, 0, 1, 2, 0, 1, 2, 3];
+
+/** Every loss of @gradcache/losses, each with the batch sizes its two encoders take (InfoNCE with hard negatives: d has 2B rows). */
+export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, LossFunction<number[]>, number][] {
+  const pair =
+    (f: (a: tf.Tensor2D, b: tf.Tensor2D, extra: number[] | undefined) => tf.Scalar): LossFunction<number[]> =>
+    ([a, b], extra) =>
+      f(a as tf.Tensor2D, b as tf.Tensor2D, extra);
+  return [
+    ['infoNCE with a hard negative', pair((q, d) => infoNCE(q, d, { temperature: 0.2, hardNegatives: 1 })), 2],
+    ['tiled infoNCE with a hard negative', pair((q, d) => infoNCE(q, d, { temperature: 0.2, hardNegatives: 1, tileSize: 3 })), 2],
+    ['symmetricInfoNCE with a learnable logit scale', pair((q, d) => symmetricInfoNCE(q, d, { logitScale: logitScale as tf.Scalar })), 1],
+    [
+      'tiled symmetricInfoNCE with a learnable logit scale',
+      pair((q, d) => symmetricInfoNCE(q, d, { logitScale: logitScale as tf.Scalar, tileSize: 4 })),
+      1,
+    ],
+    ['ntXent', pair((a, b) => ntXent(a, b, { temperature: 0.5 })), 1],
+    ['dcl', pair((a, b) => dcl(a, b, { temperature: 0.5 })), 1],
+    ['dclw', pair((a, b) => dclw(a, b, { temperature: 0.5 })), 1],
+    ['barlowTwins', pair((a, b) => barlowTwins(a, b)), 1],
+    ['vicReg', pair((a, b) => vicReg(a, b)), 1],
+    ['spectralContrastive', pair((a, b) => spectralContrastive(a, b)), 1],
+    ['alignment + uniformity', pair((a, b) => tf.add(alignment(a, b), tf.mul(tf.add(uniformity(a), uniformity(b)), 0.5))), 1],
+    [
+      'supCon over both views, labels through extra',
+      pair((a, b, extra) => supCon(tf.concat([a, b]), [...(extra ?? []), ...(extra ?? [])], { temperature: 0.5 })),
+      1,
+    ],
+    ['queueInfoNCE', pair((q, k) => queueInfoNCE(q, k, queue, { temperature: 0.2 })), 1],
+  ];
+}
