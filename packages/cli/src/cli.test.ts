@@ -2,7 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
-import { mlpEncoder, saveModel, textEncoder } from '@gradcache/encoders';
+import { mlpEncoder, saveModel, textEncoder } from '@gradcache/encoders/node';
 import { main } from './index.js';
 
 /** Runs the CLI in-process: its exit code, what it printed, and what it wrote to stderr. */

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@gradcache/backend/node';
 import { verify } from '@gradcache/core';
-import { layersEncoder, loadModel } from '@gradcache/encoders';
+import { layersEncoder, loadModel } from '@gradcache/encoders/node';
 import { infoNCE, ntXent } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
