@@ -55,6 +55,8 @@ describe('supCon', () => {
     expect(() => supCon(z, [0, 1])).toThrow(LossError);
     expect(() => supCon(z, [0, 1])).toThrow(/one label per row of z \(3\), got 2/);
     expect(() => supCon(z, undefined)).toThrow(/pass them as extra/);
-    z.dispose();
+    const short = tf.tensor1d([0, 1], 'int32');
+    expect(() => supCon(z, short)).toThrow(/one label per row of z \(3\), got a tensor of shape \[2\]/);
+    tf.dispose([z, short]);
   });
 });

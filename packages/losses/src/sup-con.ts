@@ -33,22 +33,30 @@ export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D |
     'LABELS_LENGTH',
     () => 'supCon: labels is a disposed tensor; pass live labels (or an array of numbers) as extra.',
   );
-  const values = labels instanceof tf.Tensor ? Array.from(labels.dataSync()) : labels;
   const n = z.shape[0];
+  const rows = labels instanceof tf.Tensor ? (labels.rank === 1 ? labels.shape[0] : undefined) : labels?.length;
   check(
-    Array.isArray(values) && values.length === n && (!(labels instanceof tf.Tensor) || labels.rank === 1),
+    (labels instanceof tf.Tensor || Array.isArray(labels)) && rows === n,
     'LABELS_LENGTH',
     () =>
       `supCon: labels must hold one label per row of z (${n}), got ` +
-      `${values === undefined ? 'none (pass them as extra)' : `${Array.isArray(values) ? values.length : String(values)}`}.`,
+      `${labels === undefined ? 'none (pass them as extra)' : labels instanceof tf.Tensor ? `a tensor of shape [${labels.shape}]` : Array.isArray(labels) ? labels.length : String(labels)}.`,
   );
-  const positives = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j && values[i] === values[j]) positives[i * n + j] = 1;
+  // Built without reading a labels tensor back (a GPU backend would stall, or fail in Node).
+  const positiveMask = (): tf.Tensor2D => {
+    if (!(labels instanceof tf.Tensor)) {
+      const positives = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j && labels?.[i] === labels?.[j]) positives[i * n + j] = 1;
+      return tf.tensor2d(positives, [n, n]);
+    }
+    const same = tf.cast(tf.equal(tf.expandDims(labels, 1), tf.expandDims(labels, 0)), 'float32');
+    return tf.mul(same, tf.sub(1, tf.eye(n))) as tf.Tensor2D;
+  };
   return tf.tidy(() => {
     const zn = l2Normalize(z);
     const logits = tf.div(tf.matMul(zn, zn, false, true), temperature);
     const logProb = tf.sub(logits, tf.logSumExp(tf.add(logits, diagonalMask(n, [0])), 1, true));
-    const mask = tf.tensor2d(positives, [n, n]);
+    const mask = positiveMask();
     const count = tf.maximum(tf.sum(mask, 1), 1);
     const meanLogProb = tf.div(tf.sum(tf.mul(mask, logProb), 1), count);
     return tf.mul(tf.mean(meanLogProb), -temperature / baseTemperature) as tf.Scalar;
