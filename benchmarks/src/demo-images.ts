@@ -22,7 +22,7 @@ console.log(`MNIST SimCLR (NT-Xent τ = 0.5), CNN 16-32, ${EPOCHS} epochs, Adam 
 const rows: string[] = [];
 {
   const task = await mnistSimclrTask({ seed: SEED });
-  rows.push(`| untrained | ${(100 * task.evaluate()).toFixed(1)} | – | – | – | 0 |`);
+  rows.push(`| untrained | ${(100 * (await task.evaluate())).toFixed(1)} | – | – | – | 0 |`);
   task.dispose();
 }
 for (const strategy of ['small', 'accumulate', 'cached'] as Strategy[]) {
@@ -36,7 +36,7 @@ for (const strategy of ['small', 'accumulate', 'cached'] as Strategy[]) {
     seed: SEED,
   });
   rows.push(
-    `| ${label} | ${(100 * task.evaluate()).toFixed(1)} | ${mib(gradientPeakBytes)} | ${mib(peakBytes)} | ${seconds.toFixed(0)} s | ${steps} |`,
+    `| ${label} | ${(100 * (await task.evaluate())).toFixed(1)} | ${mib(gradientPeakBytes)} | ${mib(peakBytes)} | ${seconds.toFixed(0)} s | ${steps} |`,
   );
   task.dispose();
 }

@@ -47,7 +47,7 @@ async function run(strategy: Strategy, seed: number): Promise<DemoRow> {
     lr: LR,
     seed,
   });
-  const metrics = task.evaluate('test');
+  const metrics = await task.evaluate('test');
   task.dispose();
   return {
     strategy,

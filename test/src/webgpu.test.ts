@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import { type BackendChoice, initBackend } from '@gradcache/backend/node';
 import { type Batch, type Encoder, GradCache } from '@gradcache/core';
 import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
 import { hashedNgrams } from '@gradcache/data';
+import { fit, retrievalMetrics } from '@gradcache/trainer';
 import { infoNCE, ntXent, symmetricInfoNCE } from '@gradcache/losses';
 import { expectClose, expectGradsClose, readValues, testMlp } from '@gradcache/testing';
 import { chunkedReference } from './chunked-reference.js';
@@ -215,5 +216,48 @@ describe.runIf(available)('on webgpu: every loss under GradCache equals the full
     const cpu = await run(index, false);
     await tf.setBackend('webgpu');
     expectGradsClose(full, cpu, 1e-4);
+  });
+});
+
+describe.runIf(available)('on webgpu: the trainer makes no synchronous read', () => {
+  test('fit (cached) trains two towers and retrievalMetrics scores them, with the engine never read synchronously', async () => {
+    await tf.setBackend('webgpu');
+    const readSync = vi.spyOn(tf.engine(), 'readSync');
+    const q = mlpEncoder({ inputDim: 6, widths: [16, 8], normalize: true, seed: 11 });
+    const d = mlpEncoder({ inputDim: 6, widths: [16, 8], normalize: true, seed: 12 });
+    const x = tf.randomNormal([32, 6], 0, 1, 'float32', 13);
+    const y = tf.add(x, tf.randomNormal([32, 6], 0, 0.05, 'float32', 14));
+    const rows = (t: tf.Tensor, indices: number[]) => tf.gather(t, tf.tensor1d(indices, 'int32'));
+    const score = async () => {
+      const [qs, ds] = [q.encoder.encode(x, { training: false }) as tf.Tensor2D, d.encoder.encode(y, { training: false }) as tf.Tensor2D];
+      const metrics = await retrievalMetrics(
+        qs,
+        ds,
+        Array.from({ length: 32 }, (_, i) => i),
+        { ks: [1] },
+      );
+      tf.dispose([qs, ds]);
+      return metrics.mrr;
+    };
+    const before = await score();
+    const optimizer = tf.train.adam(0.01);
+    const { history } = await fit({
+      encoders: [q.encoder, d.encoder],
+      loss: ([a, b]) => infoNCE(a!, b!, { temperature: 0.1 }),
+      optimizer,
+      data: { size: 32, batch: (indices) => tf.tidy(() => [rows(x, indices), rows(y, indices)]) },
+      batchSize: 16,
+      chunkSize: 4,
+      epochs: 4,
+    });
+    const after = await score();
+    expect(readSync).not.toHaveBeenCalled();
+    expect(history).toHaveLength(8);
+    expect(history.at(-1)!.loss).toBeLessThan(history[0]!.loss);
+    expect(after).toBeGreaterThan(before + 0.1); // MRR over 32 pairs
+    tf.dispose([x, y]);
+    optimizer.dispose();
+    q.model.dispose();
+    d.model.dispose();
   });
 });

@@ -196,7 +196,7 @@ async function train(args: string[], out: (line: string) => void): Promise<void>
       },
     ],
   });
-  const metrics = task.evaluate('validation');
+  const metrics = await task.evaluate('validation');
   out(`validation: ${formatMetrics(metrics)}`);
   optimizer.dispose();
   task.dispose();
@@ -226,7 +226,7 @@ async function evaluate(args: string[], out: (line: string) => void): Promise<vo
   const task = await wordnetRetrievalTask(manifest.meta.taskOptions);
   const optimizer = tf.train.adam(manifest.meta.lr);
   const { position } = await loadCheckpoint(checkpoints, { variables: encoderVariables(task.encoders), optimizer });
-  out(`${split} after ${position.step} steps: ${formatMetrics(task.evaluate(split))}`);
+  out(`${split} after ${position.step} steps: ${formatMetrics(await task.evaluate(split))}`);
   optimizer.dispose();
   task.dispose();
 }

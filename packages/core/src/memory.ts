@@ -12,42 +12,11 @@ export interface MemoryReport<T> {
 }
 
 /**
- * Runs `f` under `tf.profile` and reports its peak tensor memory above the starting point. Counts
- * engine tensors only (not backend scratch memory); exact and deterministic on cpu and wasm. `f`
- * must be synchronous: a promise would end the measurement before its work (NOT_SYNCHRONOUS).
- *
- * ```ts
- * const { peakBytes } = await measureMemory(() => cache.step(optimizer, inputs));
- * ```
+ * Watches the engine's byte count on every allocation and free until `stop()`: exact at tensor
+ * granularity, no profiling and no kernel timing. Watches nest: an outer one sees everything an
+ * inner one does (they must stop in the reverse order they started).
  */
-export async function measureMemory<T>(f: () => T): Promise<MemoryReport<T>> {
-  const before = tf.memory().numBytes;
-  let result: T | undefined;
-  const info = await tf.profile(() => {
-    result = f();
-    return [];
-  });
-  if (isThenable(result)) {
-    (result as unknown as Promise<unknown>).catch(() => {});
-    throw new GradCacheError(
-      'NOT_SYNCHRONOUS',
-      'measureMemory: f returned a promise; the measurement ends when f returns, before the promise settles. Measure a synchronous step (e.g. one gradCache.step) instead.',
-    );
-  }
-  return { result: result as T, peakBytes: info.peakBytes - before, newBytes: tf.memory().numBytes - before };
-}
-
-/**
- * `measureMemory`, synchronous: runs `f` and reports its peak tensor memory by watching the
- * engine's byte count on every allocation and free (exact at tensor granularity, no profiling and
- * no kernel timing), so a training loop can read each step's peak as it goes. Nests: an outer
- * measurement sees everything an inner one does. `f` must be synchronous.
- *
- * ```ts
- * const { peakBytes } = measureMemorySync(() => gradCache.step(optimizer, inputs));
- * ```
- */
-export function measureMemorySync<T>(f: () => T): MemoryReport<T> {
+function watchBytes(): () => { peakBytes: number; newBytes: number } {
   const state = tf.engine().state as unknown as { numBytes: number };
   const outer = Object.getOwnPropertyDescriptor(state, 'numBytes') as PropertyDescriptor;
   const start = state.numBytes;
@@ -63,15 +32,59 @@ export function measureMemorySync<T>(f: () => T): MemoryReport<T> {
       outer.set?.(value); // an enclosing measurement sees it too
     },
   });
+  return () => {
+    Object.defineProperty(state, 'numBytes', outer.set === undefined ? { ...outer, value: current } : outer);
+    return { peakBytes: peak - start, newBytes: current - start };
+  };
+}
+
+/**
+ * Runs `f` — synchronous or async, such as one `gradCache.stepAsync` — and reports its peak tensor
+ * memory above the starting point, watched on every allocation and free until its promise settles.
+ * Counts engine tensors only (not backend scratch memory); exact and deterministic on every
+ * backend. Tensors other work allocates while an async `f` awaits are counted too.
+ *
+ * ```ts
+ * const { peakBytes } = await measureMemory(() => cache.stepAsync(optimizer, inputs));
+ * ```
+ */
+export async function measureMemory<T>(f: () => T | Promise<T>): Promise<MemoryReport<T>> {
+  const stop = watchBytes();
+  let result: T;
+  try {
+    result = await f();
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { result, ...stop() };
+}
+
+/**
+ * `measureMemory`, synchronous, so a training loop can read each step's peak as it goes without
+ * awaiting. Nests: an outer measurement sees everything an inner one does. `f` must be synchronous
+ * (NOT_SYNCHRONOUS otherwise: the measurement would end before its work).
+ *
+ * ```ts
+ * const { peakBytes } = measureMemorySync(() => gradCache.step(optimizer, inputs));
+ * ```
+ */
+export function measureMemorySync<T>(f: () => T): MemoryReport<T> {
+  const stop = watchBytes();
   let result: T;
   try {
     result = f();
-  } finally {
-    Object.defineProperty(state, 'numBytes', outer.set === undefined ? { ...outer, value: current } : outer);
+  } catch (error) {
+    stop();
+    throw error;
   }
+  const report = stop();
   if (isThenable(result)) {
     (result as unknown as Promise<unknown>).catch(() => {});
-    throw new GradCacheError('NOT_SYNCHRONOUS', 'measureMemorySync: f returned a promise; measure a synchronous step instead.');
+    throw new GradCacheError(
+      'NOT_SYNCHRONOUS',
+      'measureMemorySync: f returned a promise; the measurement ends before the promise settles. Use await measureMemory(f) for async work.',
+    );
   }
-  return { result, peakBytes: peak - start, newBytes: current - start };
+  return { result, ...report };
 }

@@ -66,7 +66,7 @@ export async function saveCheckpoint(
   const slots = await optimizer.getWeights();
   // getWeights makes a new 'iter' scalar (the slots are the optimizer's own variables).
   const iter = slots[0]?.name === 'iter' ? slots.shift() : undefined;
-  const iterations = iter === undefined ? 0 : (iter.tensor.dataSync()[0] as number);
+  const iterations = iter === undefined ? 0 : ((await iter.tensor.data())[0] as number);
   iter?.tensor.dispose();
   const extra = RUNNING_PRODUCTS.flatMap((field) => {
     const value = (optimizer as unknown as Record<string, unknown>)[field];
@@ -92,7 +92,7 @@ export async function saveCheckpoint(
   ];
   const data = new Uint8Array(offset);
   for (const { tensor, offset: at } of [...variableEntries, ...slotEntries, ...extraEntries]) {
-    const values = tensor.dataSync() as Float32Array | Int32Array;
+    const values = (await tensor.data()) as Float32Array | Int32Array; // no synchronous read: WebGPU allows none in Node
     data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at);
   }
   const strip = (list: (TensorEntry & { tensor: tf.Tensor })[]): TensorEntry[] => list.map(({ tensor: _t, ...entry }) => entry);

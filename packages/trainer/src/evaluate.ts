@@ -47,13 +47,14 @@ export interface RetrievalMetrics {
  * Ranks every document for every query by dot product and scores the ranking against `relevant`
  * (one document index, or a list, per query). A document's rank is 1 + the number of documents
  * scored strictly higher. Queries are scored `tileSize` at a time: memory O(tileSize · documents).
+ * Results are read with `await data()`, so it runs on WebGPU and WebGL without a synchronous read.
  */
-export function retrievalMetrics(
+export async function retrievalMetrics(
   queries: tf.Tensor2D,
   documents: tf.Tensor2D,
   relevant: readonly (number | readonly number[])[],
   options: { ks?: readonly number[]; tileSize?: number } = {},
-): RetrievalMetrics {
+): Promise<RetrievalMetrics> {
   const { ks = [1, 5, 10], tileSize = 512 } = options;
   const [n, d] = queries.shape;
   const [m, d2] = documents.shape;
@@ -84,8 +85,12 @@ export function retrievalMetrics(
       );
       return tf.sum(tf.cast(tf.greater(rows, tf.expandDims(own, 1)), 'int32'), 1);
     });
-    const rankData = ranks.dataSync();
-    ranks.dispose();
+    let rankData: ArrayLike<number>;
+    try {
+      rankData = await ranks.data();
+    } finally {
+      ranks.dispose();
+    }
     let p = 0;
     for (const list of tileLists) {
       const r = Array.from({ length: list.length }, () => (rankData[p++] as number) + 1).sort((a, b) => a - b);
@@ -106,13 +111,13 @@ export function retrievalMetrics(
  * weighted exp(similarity/temperature); the class with the largest total wins. Test reps are scored
  * `tileSize` at a time.
  */
-export function knnAccuracy(
+export async function knnAccuracy(
   train: tf.Tensor2D,
   trainLabels: Int32Array,
   test: tf.Tensor2D,
   testLabels: Int32Array,
   options: { k?: number; temperature?: number; tileSize?: number } = {},
-): number {
+): Promise<number> {
   const { k = 20, temperature = 0.07, tileSize = 256 } = options;
   const n = train.shape[0];
   check(trainLabels.length === n, 'INVALID_OPTION', () => `knnAccuracy: ${n} train reps but ${trainLabels.length} labels.`);
@@ -134,8 +139,12 @@ export function knnAccuracy(
         const votes = tf.mul(tf.oneHot(tf.gather(labels, indices), classes), tf.expandDims(tf.exp(tf.div(values, temperature)), 2));
         return tf.argMax(tf.sum(votes, 1), 1);
       });
-      const p = predicted.dataSync();
-      predicted.dispose();
+      let p: ArrayLike<number>;
+      try {
+        p = await predicted.data();
+      } finally {
+        predicted.dispose();
+      }
       for (let i = 0; i < size; i++) if (p[i] === testLabels[begin + i]) correct++;
     }
   } finally {

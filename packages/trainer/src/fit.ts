@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, type Encoder, GradCache, type LossFunction, measureMemorySync } from '@gradcache/core';
+import { type Batch, type Encoder, GradCache, type LossFunction, measureMemory } from '@gradcache/core';
 import { batchCount, epochBatches } from '@gradcache/data';
 import { check, checkInteger } from './errors.js';
 import type { LearningRateSchedule } from './schedule.js';
@@ -144,9 +144,9 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
   let variables = gradCache?.variables ?? [...encoderVariables(encoders), ...(options.lossVariables ?? [])];
   const callbacks = options.callbacks ?? [];
 
-  const gradients = (inputs: Batch[], step: number): Gradients => {
+  const gradients = async (inputs: Batch[], step: number): Promise<Gradients> => {
     if (gradCache !== undefined) {
-      const { loss: value, grads } = gradCache.computeGradients(inputs);
+      const { loss: value, grads } = await gradCache.computeGradientsAsync(inputs);
       variables = gradCache.variables;
       return { loss: value, grads };
     }
@@ -160,17 +160,17 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
       const start = performance.now();
       const learningRate = options.learningRate?.(position.step);
       if (learningRate !== undefined) setLearningRate(optimizer, learningRate);
-      const { result: measured, peakBytes } = measureMemorySync(() => {
+      const { result: measured, peakBytes } = await measureMemory(async () => {
         const inputs = data.batch(batches[position.batch] as number[], position.epoch);
         try {
-          const { result, peakBytes: gradientPeakBytes } = measureMemorySync(() => gradients(inputs, position.step));
+          const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step));
           const { loss: value, grads } = result;
           try {
-            const lossValue = value.dataSync()[0] as number;
+            const lossValue = (await value.data())[0] as number;
             return {
               lossValue,
               gradientPeakBytes,
-              ...applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm }),
+              ...(await applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm })),
             };
           } finally {
             tf.dispose([value, grads]);

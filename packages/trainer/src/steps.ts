@@ -104,14 +104,15 @@ export interface ApplyOptions {
  * Applies gradients to `variables` in exactly that order — tfjs optimizers key their slots by
  * position, so the order must be the same on every step — after an optional global-norm clip.
  * Throws a TrainerError (NOT_FINITE), applying nothing, if a gradient holds NaN or Infinity.
- * Returns the global gradient norm before clipping. Does not dispose `grads`.
+ * Resolves to the global gradient norm before clipping, read with `await data()` (no synchronous
+ * read, so it runs on WebGPU and WebGL). Does not dispose `grads`.
  */
-export function applyGradients(
+export async function applyGradients(
   optimizer: tf.Optimizer,
   variables: readonly tf.Variable[],
   grads: tf.NamedTensorMap,
   options: ApplyOptions = {},
-): { gradNorm: number } {
+): Promise<{ gradNorm: number }> {
   const { clipNorm } = options;
   check(
     clipNorm === undefined || (Number.isFinite(clipNorm) && clipNorm > 0),
@@ -121,8 +122,12 @@ export function applyGradients(
   const missing = variables.filter((v) => grads[v.name] === undefined).map((v) => v.name);
   check(missing.length === 0, 'INVALID_OPTION', () => `applyGradients: no gradient for ${missing.join(', ')}; pass one per variable.`);
   const norm = tf.tidy(() => tf.sqrt(tf.addN(variables.map((v) => tf.sum(tf.square(grads[v.name] as tf.Tensor))))));
-  const gradNorm = norm.dataSync()[0] as number;
-  norm.dispose();
+  let gradNorm: number;
+  try {
+    gradNorm = (await norm.data())[0] as number;
+  } finally {
+    norm.dispose();
+  }
   check(
     Number.isFinite(gradNorm),
     'NOT_FINITE',

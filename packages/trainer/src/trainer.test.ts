@@ -50,26 +50,20 @@ describe('steps', () => {
     tf.dispose([w, x, whole, one, acc, parts, expected]);
   });
 
-  test('applyGradients clips to the global norm, returns the norm, and refuses NaN applying nothing', () => {
+  test('applyGradients clips to the global norm, returns the norm, and refuses NaN applying nothing', async () => {
     const a = tf.variable(tf.zeros([2]), true, 'clip_a');
     const b = tf.variable(tf.zeros([1]), true, 'clip_b');
     const sgd = tf.train.sgd(1);
     const grads = { clip_a: tf.tensor1d([3, 0]), clip_b: tf.tensor1d([4]) };
-    expect(applyGradients(sgd, [a, b], grads, { clipNorm: 1 }).gradNorm).toBeCloseTo(5, 6);
+    expect((await applyGradients(sgd, [a, b], grads, { clipNorm: 1 })).gradNorm).toBeCloseTo(5, 6);
     expect(values(a)).toEqual([-0.6, 0].map(Math.fround));
     expect(values(b)).toEqual([Math.fround(-0.8)]);
     const bad = { clip_a: tf.tensor1d([Number.NaN, 0]), clip_b: tf.tensor1d([1]) };
-    const error = (() => {
-      try {
-        applyGradients(sgd, [a, b], bad);
-      } catch (e) {
-        return e as TrainerError;
-      }
-    })();
+    const error = (await applyGradients(sgd, [a, b], bad).catch((e: unknown) => e)) as TrainerError;
     expect(error?.code).toBe('NOT_FINITE');
     expect(values(b)).toEqual([Math.fround(-0.8)]);
-    expect(() => applyGradients(sgd, [a, b], { clip_a: grads.clip_a })).toThrowError(/no gradient for clip_b/);
-    expect(() => applyGradients(sgd, [a, b], grads, { clipNorm: 0 })).toThrowError(/clipNorm must be a positive number, got 0/);
+    await expect(applyGradients(sgd, [a, b], { clip_a: grads.clip_a })).rejects.toThrowError(/no gradient for clip_b/);
+    await expect(applyGradients(sgd, [a, b], grads, { clipNorm: 0 })).rejects.toThrowError(/clipNorm must be a positive number, got 0/);
     tf.dispose([a, b, grads, bad]);
     sgd.dispose();
   });
@@ -85,7 +79,7 @@ test('warmupCosine: linear warm-up, cosine to final, final after the end (hand v
 });
 
 describe('evaluators (hand-computed cases)', () => {
-  test('retrievalMetrics: ranks, recall@k, MRR and nDCG@10, in tiles', () => {
+  test('retrievalMetrics: ranks, recall@k, MRR and nDCG@10, in tiles', async () => {
     // Scores q·dᵀ: q0 → [3, 1, 2, 0]; q1 → [0, 1, 2, 3]; q2 → [1, 1, 1, 1] (a tie: rank 1).
     const q = tf.tensor2d([
       [1, 0],
@@ -98,7 +92,7 @@ describe('evaluators (hand-computed cases)', () => {
       [2, 2],
       [0, 3],
     ]);
-    const m = retrievalMetrics(
+    const m = await retrievalMetrics(
       q,
       tf.add(
         d,
@@ -121,7 +115,7 @@ describe('evaluators (hand-computed cases)', () => {
     tf.dispose([q, d]);
   });
 
-  test('knnAccuracy: weighted votes of the k nearest', () => {
+  test('knnAccuracy: weighted votes of the k nearest', async () => {
     const train = tf.tensor2d([
       [1, 0],
       [0.9, 0.1],
@@ -136,9 +130,9 @@ describe('evaluators (hand-computed cases)', () => {
       [0.7, 0.3],
     ]);
     // k = 1: nearest of [0.7, 0.3] is [0.9, 0.1] (0.66) vs [0.6, 0.4] (0.54) → class 0.
-    expect(knnAccuracy(train, labels, test, Int32Array.from([0, 1, 0]), { k: 1 })).toBe(1);
+    expect(await knnAccuracy(train, labels, test, Int32Array.from([0, 1, 0]), { k: 1 })).toBe(1);
     // k = 5 with a flat temperature: class 1 has 3 of 5 votes for every test point → 1 of 3 right.
-    expect(knnAccuracy(train, labels, test, Int32Array.from([0, 1, 0]), { k: 5, temperature: 1e6 })).toBeCloseTo(1 / 3, 12);
+    expect(await knnAccuracy(train, labels, test, Int32Array.from([0, 1, 0]), { k: 5, temperature: 1e6 })).toBeCloseTo(1 / 3, 12);
     tf.dispose([train, test]);
   });
 

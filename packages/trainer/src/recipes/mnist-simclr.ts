@@ -27,7 +27,7 @@ export interface MnistTask {
   train: TrainingData;
   split: { train: ImageSet; test: ImageSet };
   /** Weighted kNN (k = 20, τ = 0.07) accuracy of the test images against the train images, unaugmented. */
-  evaluate(): number;
+  evaluate(): Promise<number>;
   dispose(): void;
 }
 
@@ -56,11 +56,11 @@ export async function mnistSimclrTask(options: MnistTaskOptions = {}): Promise<M
     loss: ([a, b]) => ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature }),
     train: { size: train.count, batch: (indices, epoch) => augmentViews(train.images, 28, indices, { seed, epoch }) },
     split,
-    evaluate() {
+    async evaluate() {
       const reps = (set: ImageSet) => encodeAll(encoder, set.count, (idx) => imageBatch(set.images, 28, idx), 512);
       const [a, b] = [reps(train), reps(test)];
       try {
-        return knnAccuracy(a, train.labels, b, test.labels, { k: 20, temperature: 0.07 });
+        return await knnAccuracy(a, train.labels, b, test.labels, { k: 20, temperature: 0.07 });
       } finally {
         tf.dispose([a, b]);
       }

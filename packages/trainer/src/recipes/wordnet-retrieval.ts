@@ -31,7 +31,7 @@ export interface WordNetTask {
   train: TrainingData;
   pairs: Record<Split, TextPair[]>;
   /** Retrieval of each held-out gloss's words among all documents of that split. */
-  evaluate(split?: Exclude<Split, 'train'>): RetrievalMetrics;
+  evaluate(split?: Exclude<Split, 'train'>): Promise<RetrievalMetrics>;
   dispose(): void;
 }
 
@@ -71,12 +71,12 @@ export async function wordnetRetrievalTask(options: WordNetTaskOptions = {}): Pr
       },
     },
     pairs,
-    evaluate(s = 'test') {
+    async evaluate(s = 'test') {
       const held = pairs[s];
       const q = encodeAll(query.encoder, held.length, (idx) => features(idx.map((i) => (held[i] as TextPair).query)), 512);
       const d = encodeAll(doc.encoder, held.length, (idx) => features(idx.map((i) => (held[i] as TextPair).document)), 512);
       try {
-        return retrievalMetrics(
+        return await retrievalMetrics(
           q,
           d,
           held.map((_, i) => i),
