@@ -92,7 +92,10 @@ const cases: Case[] = [
       return {
         encoders: [encoder, encoder],
         inputs,
-        dispose: () => (model.dispose(), tf.dispose(inputs as unknown as tf.TensorContainer)),
+        dispose: () => {
+          model.dispose();
+          tf.dispose(inputs as unknown as tf.TensorContainer);
+        },
       };
     },
   },
@@ -107,7 +110,10 @@ const cases: Case[] = [
       return {
         encoders: [encoder, encoder],
         inputs,
-        dispose: () => (model.dispose(), tf.dispose(inputs as unknown as tf.TensorContainer)),
+        dispose: () => {
+          model.dispose();
+          tf.dispose(inputs as unknown as tf.TensorContainer);
+        },
       };
     },
   },
@@ -227,7 +233,7 @@ describe.runIf(available)('on webgpu: the trainer makes no synchronous read', ()
     const d = mlpEncoder({ inputDim: 6, widths: [16, 8], normalize: true, seed: 12 });
     const x = tf.randomNormal([32, 6], 0, 1, 'float32', 13);
     const y = tf.add(x, tf.randomNormal([32, 6], 0, 0.05, 'float32', 14));
-    const rows = (t: tf.Tensor, indices: number[]) => tf.gather(t, tf.tensor1d(indices, 'int32'));
+    const rows = (t: tf.Tensor, indices: readonly number[]) => tf.gather(t, tf.tensor1d([...indices], 'int32'));
     const score = async () => {
       const [qs, ds] = [q.encoder.encode(x, { training: false }) as tf.Tensor2D, d.encoder.encode(y, { training: false }) as tf.Tensor2D];
       const metrics = await retrievalMetrics(
