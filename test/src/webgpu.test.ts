@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, describe, expect, test, vi } from 'vitest';
-import { type BackendChoice, initBackend } from '@gradcache/backend/node';
+import { afterAll, afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { type BackendChoice, initBackend, installWebgpuFixes, uninstallWebgpuFixes } from '@gradcache/backend/node';
 import { type Batch, type Encoder, GradCache } from '@gradcache/core';
 import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
 import { hashedNgrams } from '@gradcache/data';
@@ -21,6 +21,18 @@ const required = process.env['GRADCACHE_REQUIRE_WEBGPU'] === '1';
 afterAll(async () => {
   if (available) await tf.setBackend('cpu');
 });
+
+// WebGPU reports an invalid pipeline (too many buffers, a bad shader) as an error event, and tfjs
+// goes on with zeros: every test runs inside a validation error scope that must come back empty.
+type ErrorScopes = { pushErrorScope(kind: string): void; popErrorScope(): Promise<{ message: string } | null> };
+const device = (): ErrorScopes => (tf.findBackend('webgpu') as unknown as { device: ErrorScopes }).device;
+if (available) {
+  beforeEach(() => device().pushErrorScope('validation'));
+  afterEach(async () => {
+    const error = await device().popErrorScope();
+    expect(error?.message ?? null).toBeNull();
+  });
+}
 
 if (!available) {
   test.skipIf(!required)(`webgpu suite: skipped on this machine, because ${choice.message}`, () => {
@@ -125,6 +137,23 @@ function byPosition<T, E>(cache: GradCache<E>, grads: Record<string, T>): Record
 }
 
 describe.runIf(available)('on webgpu: the cached gradient equals the full-batch gradient, and the cpu one', () => {
+  test('AddN of more inputs than one shader may bind: tfjs returns zeros, fixed (summed in groups)', async () => {
+    await tf.setBackend('webgpu');
+    const inputs = () => Array.from({ length: 20 }, (_, i) => tf.fill([3], i + 1));
+    uninstallWebgpuFixes();
+    device().pushErrorScope('validation');
+    const xs = inputs();
+    const stock = tf.addN(xs);
+    expect(Array.from(await stock.data())).toEqual([0, 0, 0]);
+    expect((await device().popErrorScope())?.message).toMatch(/storage buffers/);
+    installWebgpuFixes();
+    // New inputs: the invalid command buffer above also dropped the work queued with it.
+    const ys = inputs();
+    const fixed = tf.addN(ys);
+    expect(Array.from(await fixed.data())).toEqual([210, 210, 210]);
+    tf.dispose([xs, ys, stock, fixed]);
+  });
+
   test('initBackend names the adapter', () => {
     const { adapter } = choice as BackendChoice;
     expect(tf.getBackend()).toBe('webgpu');

@@ -14,4 +14,4 @@ export { installWasmFixes, uninstallWasmFixes, WASM_FIXES } from './wasm/fixes.j
 export { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard, removeHeapGuard, reserveScratch } from './wasm/heap-guard.js';
 export { installCpuFixes, uninstallCpuFixes } from './segment-sum.js';
 export { installGradientFixes, tileGradient } from './tile-gradient.js';
-export { describeAdapter, type AdapterInfo, type AdapterLike, type GpuLike } from './webgpu.js';
+export { describeAdapter, installWebgpuFixes, uninstallWebgpuFixes, type AdapterInfo, type AdapterLike, type GpuLike } from './webgpu.js';

@@ -5,7 +5,7 @@ import { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard } from './wasm/heap-guard.js'
 import { installCpuFixes } from './segment-sum.js';
 import { installGradientFixes } from './tile-gradient.js';
 import { installWasmFixes } from './wasm/fixes.js';
-import { type AdapterInfo, describeAdapter, type GpuLike, setActiveAdapter } from './webgpu.js';
+import { type AdapterInfo, describeAdapter, type GpuLike, installWebgpuFixes, setActiveAdapter } from './webgpu.js';
 
 /** The backends initBackend can choose. 'tensorflow' is tfjs-node-gpu or tfjs-node (Node only). */
 export type BackendName = 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -186,7 +186,7 @@ export async function initBackendOn(platform: Platform, options: InitBackendOpti
     );
     if (adapter !== undefined) {
       setActiveAdapter(adapter);
-      return { backend: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', skipped, fixes: [], adapter };
+      return { backend: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', skipped, fixes: installWebgpuFixes(), adapter };
     }
     if (preference === 'webgpu') throw unavailable('webgpu', skipped);
   }
