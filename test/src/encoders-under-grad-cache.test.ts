@@ -3,11 +3,12 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '@gradcache/backend/node';
 import { GradCache, snapshotState, type Batch, type Encoder } from '@gradcache/core';
-import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
+import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder } from '@gradcache/encoders';
 import { hashedNgrams } from '@gradcache/data';
 import { ntXent } from '@gradcache/losses';
 import { expectClose, expectGradsClose, useBackend } from '@gradcache/testing';
 import { chunkedReference, plainChunkedForward } from './chunked-reference.js';
+import { tinyTextTower } from './tiny-text.js';
 
 /** cpu, and wasm with @gradcache/backend's training fixes (conv weight and embedding gradients). */
 const backends: [string, () => Promise<unknown>][] = [
@@ -85,23 +86,7 @@ describe.each(backends)('reference encoders under GradCache equal the chunked fu
   });
 
   test('textEncoder with dropout, on record batches from the tokenizer', () => {
-    const texts = [
-      'the cat sat on the mat',
-      'a dog chased a cat',
-      'the fox jumped',
-      'a quick brown dog',
-      'cats and dogs',
-      'the mat was red',
-    ];
-    const tokenizer = WordPieceTokenizer.fromCorpus(texts, { vocabSize: 60, minFrequency: 1 });
-    const { model, encoder } = textEncoder({ vocabSize: tokenizer.vocab.length, maxLength: 12, dim: 8, heads: 2, layers: 1, dropout: 0.2 });
-    const views: [Batch, Batch] = [
-      tokenizer.encode(texts, { maxLength: 12 }),
-      tokenizer.encode(
-        texts.map((t) => t.split(' ').reverse().join(' ')),
-        { maxLength: 12 },
-      ),
-    ];
+    const { model, encoder, views } = tinyTextTower();
     checkEncoder(encoder, views, 4);
     tf.dispose(views as unknown as tf.TensorContainer);
     model.dispose();

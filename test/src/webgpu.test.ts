@@ -2,12 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { type BackendChoice, initBackend, installWebgpuFixes, uninstallWebgpuFixes } from '@gradcache/backend/node';
 import { type Batch, type Encoder, GradCache } from '@gradcache/core';
-import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder, textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
+import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder } from '@gradcache/encoders';
 import { hashedNgrams } from '@gradcache/data';
 import { fit, retrievalMetrics } from '@gradcache/trainer';
 import { infoNCE, ntXent, symmetricInfoNCE } from '@gradcache/losses';
 import { expectClose, expectGradsClose, readValues, testMlp } from '@gradcache/testing';
 import { chunkedReference } from './chunked-reference.js';
+import { tinyTextTower } from './tiny-text.js';
 import { B, cases as lossCases, labels } from './loss-cases.js';
 
 // The equivalence suite on WebGPU (Dawn from the npm package `webgpu`; in CI on Mesa's llvmpipe
@@ -72,41 +73,17 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'a Transformer text tower with dropout, CLIP loss with a learnable scale',
+    name: "a Transformer text tower with dropout, CLIP's symmetric InfoNCE",
     chunkSize: 4,
     loss: ([a, b]) => symmetricInfoNCE(a!, b!, { temperature: 0.2 }),
     build: () => {
-      const texts = [
-        'the cat sat on the mat',
-        'a dog chased a cat',
-        'the fox jumped',
-        'a quick brown dog',
-        'cats and dogs',
-        'the mat was red',
-      ];
-      const tokenizer = WordPieceTokenizer.fromCorpus(texts, { vocabSize: 60, minFrequency: 1 });
-      const { model, encoder } = textEncoder({
-        vocabSize: tokenizer.vocab.length,
-        maxLength: 12,
-        dim: 8,
-        heads: 2,
-        layers: 1,
-        dropout: 0.2,
-        seed: 4,
-      });
-      const inputs = [
-        tokenizer.encode(texts, { maxLength: 12 }),
-        tokenizer.encode(
-          texts.map((t) => t.split(' ').reverse().join(' ')),
-          { maxLength: 12 },
-        ),
-      ];
+      const { model, encoder, views } = tinyTextTower(4);
       return {
         encoders: [encoder, encoder],
-        inputs,
+        inputs: views,
         dispose: () => {
           model.dispose();
-          tf.dispose(inputs as unknown as tf.TensorContainer);
+          tf.dispose(views as unknown as tf.TensorContainer);
         },
       };
     },

@@ -38,7 +38,7 @@ Usage: gradcache train [options]
   --lr <x>            peak learning rate (Adam, warm-up + cosine)     [0.005]
   --seed <n>          initial weights, batch order, dropout           [0]
   --train-pairs <n>   use the first n training pairs                  [all]
-  --backend <b>       wasm | cpu                                      [wasm]
+  --backend <b>       wasm | cpu | webgpu                             [wasm]
   --out <dir>         checkpoints and metrics.jsonl                   [runs/wordnet]
   --resume            continue from the checkpoint in --out
   -h, --help
@@ -46,7 +46,7 @@ Usage: gradcache train [options]
 
 const EVAL_HELP = `gradcache eval — evaluate a checkpoint written by gradcache train
 
-Usage: gradcache eval --checkpoint <dir> [--split test|validation] [--backend wasm|cpu]
+Usage: gradcache eval --checkpoint <dir> [--split test|validation] [--backend wasm|cpu|webgpu]
 
 Prints recall@1, recall@10, MRR and nDCG@10 of definition → words retrieval on the split.
 `;
@@ -75,7 +75,7 @@ Usage: gradcache bench --model <dir> [options]
   --chunks <list>     chunk sizes, comma-separated                    [16,32,64]
   --loss <l>          ntxent | infonce                                [ntxent]
   --rounds <n>        timed rounds per case (median reported)         [5]
-  --backend <b>       wasm | cpu                                      [wasm]
+  --backend <b>       wasm | cpu | webgpu                             [wasm]
   --out <dir>         writes bench.json, bench.md, time.svg, memory.svg   [bench]
 
 Each case is one step's gradients on two noisy views of random inputs of the model's shape: the
@@ -119,13 +119,17 @@ function parse(args: string[], options: Options, help: string): { values: Record
   }
 }
 
-async function setBackend(value: string | undefined): Promise<void> {
+/** The backends a command runs on: verify reads tensors synchronously, which WebGPU in Node cannot. */
+const ASYNC_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
+const SYNC_BACKENDS = ['wasm', 'cpu'] as const;
+
+async function setBackend(value: string | undefined, allowed: readonly string[] = ASYNC_BACKENDS): Promise<void> {
   const backend = value ?? 'wasm';
-  if (backend !== 'wasm' && backend !== 'cpu') throw new UsageError(`--backend must be wasm or cpu, got '${backend}'.`);
+  if (!allowed.includes(backend)) throw new UsageError(`--backend must be ${allowed.join(', ')}, got '${backend}'.`);
   // tfjs's banner ("looks like you are running TensorFlow.js in Node.js") would interleave with the
   // progress output; the backend is named in the first line instead.
   tf.env().set('PROD', true);
-  await initBackend(backend);
+  await initBackend(backend as (typeof ASYNC_BACKENDS)[number]);
 }
 
 async function train(args: string[], out: (line: string) => void): Promise<void> {
@@ -287,7 +291,7 @@ async function verifyModel(args: string[], out: (line: string) => void): Promise
   const lossName = (values['loss'] as string | undefined) ?? 'ntxent';
   twoViewLoss(lossName);
   if (rows < 2 || chunkSize < 1) throw new UsageError(`--batch must be ≥ 2 and --chunk ≥ 1, got ${rows} and ${chunkSize}.`);
-  await setBackend(values['backend'] as string | undefined);
+  await setBackend(values['backend'] as string | undefined, SYNC_BACKENDS);
   const model = await loadUserModel(dir);
   const encoder = layersEncoder(model);
   const views = modelViews(model, rows, seed);
@@ -336,7 +340,7 @@ async function benchModel(args: string[], out: (line: string) => void): Promise<
   const model = await loadUserModel(dir);
   const encoder = layersEncoder(model);
   const views = modelViews(model, Math.max(...batchSizes), 0);
-  const rows = benchmark({
+  const rows = await benchmark({
     encoders: [encoder, encoder],
     loss,
     inputs: views,

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeaks, testMlp, useBackend } from '@gradcache/testing';
 import { GradCache } from './grad-cache.js';
 import type { GradCacheConfig } from './config.js';
-import { expectError } from './errors.test-helper.js';
+import { countingEncoder, expectError } from './errors.test-helper.js';
 import { functionEncoder } from './function-encoder.js';
 import type { Batch } from './types.js';
 
@@ -92,17 +92,7 @@ describe('GradCacheError', () => {
   });
 
   test('LOSS_NOT_FINITE leaves variables and state untouched and applies nothing', () => {
-    const w = tf.variable(tf.ones([3, 2]), true);
-    const state = tf.variable(tf.zeros([3]), false);
-    const counting = functionEncoder({
-      name: 'counting',
-      variables: [w],
-      stateVariables: [state],
-      encode: (x) => {
-        state.assign(tf.add(state, 1));
-        return tf.matMul(x as tf.Tensor2D, w);
-      },
-    });
+    const { encoder: counting, w, state } = countingEncoder();
     const x = tf.tensor2d([
       [1, 2, NaN],
       [1, 1, 1],

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { testMlp, useBackend } from '@gradcache/testing';
 import { GradCacheError } from './errors.js';
-import { functionEncoder } from './function-encoder.js';
+import { countingEncoder } from './errors.test-helper.js';
 import { GradCache } from './grad-cache.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -71,17 +71,7 @@ describe('GradCache async', () => {
   });
 
   test('stepAsync: a NaN loss throws LOSS_NOT_FINITE, applies nothing, restores state and leaks nothing', async () => {
-    const w = tf.variable(tf.ones([3, 2]), true);
-    const state = tf.variable(tf.zeros([3]), false);
-    const counting = functionEncoder({
-      name: 'counting',
-      variables: [w],
-      stateVariables: [state],
-      encode: (x) => {
-        state.assign(tf.add(state, 1));
-        return tf.matMul(x as tf.Tensor2D, w);
-      },
-    });
+    const { encoder: counting, w, state } = countingEncoder();
     const x = tf.tensor2d([
       [1, 2, Number.NaN],
       [1, 1, 1],

@@ -7,13 +7,13 @@ import { benchmark, benchmarkTable } from './benchmark.js';
 
 beforeAll(() => useBackend('cpu'));
 
-test('benchmark: every case per batch size, ratios to the full step, cached memory below it, failures reported, nothing leaked', () => {
+test('benchmark: every case per batch size, ratios to the full step, cached memory below it, failures reported, nothing leaked', async () => {
   const q = mlpEncoder({ inputDim: 8, widths: [256, 256, 4], seed: 1 });
   const d = mlpEncoder({ inputDim: 8, widths: [256, 256, 4], seed: 2 });
   const inputs = [tf.randomNormal([64, 8], 0, 1, 'float32', 1), tf.randomNormal([64, 8], 0, 1, 'float32', 2)];
   const loss = ([a, b]: tf.Tensor2D[]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.1 });
   const before = tf.memory().numTensors;
-  const rows = benchmark({ encoders: [q.encoder, d.encoder], loss, inputs, chunkSizes: [8, 16], batchSizes: [32, 64], rounds: 2 });
+  const rows = await benchmark({ encoders: [q.encoder, d.encoder], loss, inputs, chunkSizes: [8, 16], batchSizes: [32, 64], rounds: 2 });
   expect(tf.memory().numTensors).toBe(before);
   expect(rows.map((r) => `${r.batchSize} ${r.strategy} ${r.chunkSize}`)).toEqual([
     '32 full null',
@@ -33,7 +33,7 @@ test('benchmark: every case per batch size, ratios to the full step, cached memo
   expect(cached64?.memoryRatio).toBeLessThan(0.5); // 256-wide activations of 8 rows, not 64
   expect(rows.every((r) => r.ms > 0 && r.peakBytes > 0)).toBe(true);
   expect(benchmarkTable(rows)).toMatch(/\| 64 \| cached, chunk 8 \| [\d.]+ ms \| [\d.]+× \|/);
-  const failing = benchmark({
+  const failing = await benchmark({
     encoders: [q.encoder, d.encoder],
     loss: () => {
       throw new Error('out of memory (simulated)');
@@ -43,7 +43,7 @@ test('benchmark: every case per batch size, ratios to the full step, cached memo
     rounds: 1,
   });
   expect(failing.every((r) => r.error === 'out of memory (simulated)' && Number.isNaN(r.ms))).toBe(true);
-  expect(() => benchmark({ encoders: [q.encoder, d.encoder], loss, inputs, chunkSizes: [8], batchSizes: [128] })).toThrowError(
+  await expect(benchmark({ encoders: [q.encoder, d.encoder], loss, inputs, chunkSizes: [8], batchSizes: [128] })).rejects.toThrowError(
     /batch sizes up to 128 need inputs of that many rows; they have 64/,
   );
   tf.dispose(inputs);

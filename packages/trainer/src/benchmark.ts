@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, batchSize, type Encoder, GradCache, type LossFunction, measureMemorySync, sliceBatch } from '@gradcache/core';
+import { type Batch, batchSize, type Encoder, GradCache, type LossFunction, measureMemory, sliceBatch } from '@gradcache/core';
 import { check, checkInteger } from './errors.js';
 import { accumulatedGradients, encoderVariables, fullBatchGradients } from './steps.js';
 
@@ -41,6 +41,18 @@ export interface BenchmarkRow {
   error?: string;
 }
 
+/** Waits for a step's work to finish (its loss read back), then frees what it returned. */
+async function settle(
+  step: { loss: tf.Scalar; grads: tf.NamedTensorMap } | Promise<{ loss: tf.Scalar; grads: tf.NamedTensorMap }>,
+): Promise<void> {
+  const { loss, grads } = await step;
+  try {
+    await loss.data();
+  } finally {
+    tf.dispose([loss, grads]);
+  }
+}
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -52,13 +64,15 @@ const median = (xs: readonly number[]): number => {
  * full-batch gradient, GradCache and naive accumulation at each chunk size — median time over
  * interleaved rounds (these machines are noisy: ratios in one run matter, not milliseconds) and
  * the peak tensor memory of one step. A case that throws (out of memory) is reported with its error.
+ * Each timed step ends when its loss has been read back with `await data()`, so on a GPU backend the
+ * time is the GPU's, not how long queueing the work took — and nothing reads synchronously (WebGPU).
  *
  * ```ts
- * const rows = benchmark({ encoders: [q, d], loss, inputs: [queries, docs], chunkSizes: [16, 64] });
+ * const rows = await benchmark({ encoders: [q, d], loss, inputs: [queries, docs], chunkSizes: [16, 64] });
  * console.log(benchmarkTable(rows));
  * ```
  */
-export function benchmark<E>(options: BenchmarkOptions<E>): BenchmarkRow[] {
+export async function benchmark<E>(options: BenchmarkOptions<E>): Promise<BenchmarkRow[]> {
   const { encoders, loss, inputs, chunkSizes, strategies = ['full', 'cached', 'accumulate'], rounds = 5 } = options;
   check(inputs.length === encoders.length, 'INVALID_OPTION', () => `benchmark: ${encoders.length} encoders but ${inputs.length} inputs.`);
   const available = Math.min(...inputs.map((b, i) => batchSize(b, 'benchmark', `inputs[${i}]`)));
@@ -75,39 +89,39 @@ export function benchmark<E>(options: BenchmarkOptions<E>): BenchmarkRow[] {
   const rows: BenchmarkRow[] = [];
   for (const batchSize of batchSizes) {
     const batch = inputs.map((b) => sliceBatch(b, { begin: 0, size: batchSize }));
-    const cases: { strategy: BenchmarkStrategy; chunkSize: number | null; run: () => void }[] = [];
+    const cases: { strategy: BenchmarkStrategy; chunkSize: number | null; run: () => Promise<void> }[] = [];
     if (strategies.includes('full'))
-      cases.push({ strategy: 'full', chunkSize: null, run: () => tf.dispose(fullBatchGradients(encoders, loss, variables, batch)) });
+      cases.push({ strategy: 'full', chunkSize: null, run: () => settle(fullBatchGradients(encoders, loss, variables, batch)) });
     for (const chunkSize of chunkSizes) {
       if (strategies.includes('cached')) {
         const gradCache = new GradCache({ encoders, chunkSize, loss });
-        cases.push({ strategy: 'cached', chunkSize, run: () => tf.dispose(gradCache.computeGradients(batch)) });
+        cases.push({ strategy: 'cached', chunkSize, run: () => settle(gradCache.computeGradientsAsync(batch)) });
       }
       if (strategies.includes('accumulate')) {
         cases.push({
           strategy: 'accumulate',
           chunkSize,
-          run: () => tf.dispose(accumulatedGradients(encoders, loss, variables, batch, chunkSize)),
+          run: () => settle(accumulatedGradients(encoders, loss, variables, batch, chunkSize)),
         });
       }
     }
     const times = cases.map((): number[] => []);
     const peaks = cases.map(() => 0);
     const errors = cases.map((): string | undefined => undefined);
-    cases.forEach((c, k) => {
+    for (const [k, c] of cases.entries()) {
       try {
-        peaks[k] = measureMemorySync(c.run).peakBytes; // also the warm-up
+        peaks[k] = (await measureMemory(c.run)).peakBytes; // also the warm-up
       } catch (error) {
         errors[k] = (error as Error).message;
       }
-    });
+    }
     for (let round = 0; round < rounds; round++) {
-      cases.forEach((c, k) => {
-        if (errors[k] !== undefined) return;
+      for (const [k, c] of cases.entries()) {
+        if (errors[k] !== undefined) continue;
         const start = performance.now();
-        c.run();
+        await c.run();
         times[k]?.push(performance.now() - start);
-      });
+      }
     }
     const full = cases.findIndex((c, k) => c.strategy === 'full' && errors[k] === undefined);
     cases.forEach((c, k) => {
