@@ -108,6 +108,13 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
     'INVALID_OPTION',
     () => `GradCache: lossVariables must be 'auto', 'none' or an array of tf.Variable, got ${describe(lossVariables)}.`,
   );
+  check(
+    encoders.some((e) => e.frozen !== true && e.trainableVariables.length > 0) || lossVariables !== 'none',
+    'NO_TRAINABLE_VARIABLES',
+    () =>
+      'GradCache: nothing to train — every encoder is frozen (no trainable variables, or frozen: true) and lossVariables ' +
+      "is 'none'. List the variables an encoder's encode reads in trainableVariables (functionEncoder: variables).",
+  );
   const replayTolerance = config.replayTolerance ?? 1e-4;
   check(
     replayTolerance === false || (typeof replayTolerance === 'number' && replayTolerance >= 0),
@@ -147,13 +154,6 @@ function checkEncoder(encoder: Encoder | undefined, i: number): asserts encoder 
       `trainableVariables (see functionEncoder / layersEncoder), got ${describe(encoder)}.`,
   );
   const { trainableVariables, stateVariables } = encoder;
-  check(
-    Array.isArray(trainableVariables) && trainableVariables.length > 0,
-    'NO_TRAINABLE_VARIABLES',
-    () =>
-      `GradCache: encoder ${i} ('${encoder.name}') has no trainable variables; list the variables ` +
-      'its encode reads in trainableVariables (functionEncoder: variables).',
-  );
   for (const [field, list] of [
     ['trainableVariables', trainableVariables],
     ['stateVariables', stateVariables ?? []],

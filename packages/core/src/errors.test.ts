@@ -20,10 +20,10 @@ describe('GradCacheError', () => {
     expect(expectError('NO_ENCODERS', () => make({ encoders: [] }))).toMatch(/encoders must be a non-empty array/);
   });
 
-  test('NO_TRAINABLE_VARIABLES for an encoder without variables', () => {
+  test('NO_TRAINABLE_VARIABLES when every encoder is frozen and the loss trains nothing', () => {
     const empty = functionEncoder({ name: 'frozen', variables: [], encode: (x) => x as tf.Tensor2D });
-    expect(expectError('NO_TRAINABLE_VARIABLES', () => make({ encoders: [enc, empty] }))).toMatch(
-      /encoder 1 \('frozen'\) has no trainable variables/,
+    expect(expectError('NO_TRAINABLE_VARIABLES', () => make({ encoders: [empty, empty], lossVariables: 'none' }))).toMatch(
+      /nothing to train — every encoder is frozen/,
     );
   });
 
@@ -73,7 +73,7 @@ describe('GradCacheError', () => {
       encode: (x) => tf.expandDims(tf.matMul(x as tf.Tensor2D, w), 1) as unknown as tf.Tensor2D,
     });
     const oneRow = functionEncoder({ name: 'pooled', variables: [w], encode: (x) => tf.sum(tf.matMul(x as tf.Tensor2D, w), 0, true) });
-    const record = functionEncoder({ name: 'record', variables: [w], encode: (x) => ({ rep: tf.matMul(x as tf.Tensor2D, w) }) });
+    const record = functionEncoder({ name: 'record', variables: [w], encode: (x) => ({ embedding: tf.matMul(x as tf.Tensor2D, w) }) });
     const x = tf.ones([4, 3]);
     expect(expectError('INVALID_REP', () => make({ encoders: [rank3] }).computeGradients([x]))).toMatch(
       /shape \[2, 1, 2\] for chunk 0 of 2 rows/,

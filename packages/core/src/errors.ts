@@ -24,7 +24,8 @@ export type GradCacheErrorCode =
   | 'REPLAY_DRIFT'
   | 'LOSS_NOT_SCALAR'
   | 'LOSS_NOT_FINITE'
-  | 'GRADS_NOT_FINITE';
+  | 'GRADS_NOT_FINITE'
+  | 'STEP_FINISHED';
 
 /**
  * The one error class of @gradcache/core. `code` says which rule was broken; the message names the

@@ -77,6 +77,13 @@ export function chunkRanges(batchSize: number, chunkSize: number): ChunkRange[] 
   return ranges;
 }
 
+/** A copy of `batch` in its own shape (tensor, array or record); copies share the data (tf.clone). */
+export function cloneBatch(batch: Batch): Batch {
+  if (batch instanceof tf.Tensor) return tf.clone(batch);
+  if (Array.isArray(batch)) return (batch as readonly tf.Tensor[]).map((t) => tf.clone(t));
+  return Object.fromEntries(Object.entries(batch).map(([k, t]) => [k, tf.clone(t)]));
+}
+
 /** Rows `range` of every tensor of `batch`, in the batch's own shape (tensor, array or record). */
 export function sliceBatch(batch: Batch, range: ChunkRange): Batch {
   const rows = batchSize(batch, 'sliceBatch', 'batch');

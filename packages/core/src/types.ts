@@ -6,7 +6,11 @@ import type * as tf from '@tensorflow/tfjs-core';
  */
 export type Batch = tf.Tensor | readonly tf.Tensor[] | Readonly<Record<string, tf.Tensor>>;
 
-/** What an encoder may return; `getRep` turns anything but a [n, d] tensor into one. */
+/**
+ * What an encoder may return: its [n, d] rep; or `{ rep, auxLoss }`, where `auxLoss` is a scalar term
+ * of its own (an activation regulariser, a router loss) added to the step's loss; or anything that
+ * `getRep` turns into the rep.
+ */
 export type EncoderOutput = tf.Tensor | readonly tf.Tensor[] | Readonly<Record<string, tf.Tensor>>;
 
 /** Passed to every `encode` call. */
@@ -23,6 +27,11 @@ export interface Encoder<I extends Batch = Batch> {
   readonly trainableVariables: readonly tf.Variable[];
   /** State the forward may write (BatchNorm moving statistics); snapshotted around the re-forward. */
   readonly stateVariables?: readonly tf.Variable[];
+  /**
+   * A frozen encoder (a locked image tower, a teacher) is forwarded once and never re-forwarded, and
+   * gets no gradient; its reps still reach the loss. An encoder without trainable variables is frozen.
+   */
+  readonly frozen?: boolean;
   /**
    * Encodes one chunk. Must be synchronous and must take its randomness from `Math.random`
    * (as tfjs dropout does) so that the re-forward can replay it.
