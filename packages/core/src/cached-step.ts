@@ -91,6 +91,75 @@ export function encodeChunk<E>(config: ResolvedConfig<E>, chunk: Batch, i: numbe
   return { rep: rep as tf.Tensor2D, aux: aux as tf.Scalar | undefined };
 }
 
+/**
+ * Phase 1 for one chunk: encodes it outside any gradient scope with `Math.random` seeded by `seed`
+ * (a function `input` is called inside that scope, so a loader's augmentation is replayed too), and
+ * returns its rep and auxiliary loss as new tensors the caller owns.
+ */
+export function forwardChunk<E>(
+  config: ResolvedConfig<E>,
+  i: number,
+  j: number,
+  seed: string,
+  input: Batch | (() => Batch),
+): { rep: tf.Tensor2D; aux: tf.Scalar | undefined } {
+  const out = tf.tidy(() =>
+    withSeededRandom(seed, () => {
+      const chunk = typeof input === 'function' ? input() : input;
+      const rows = batchSize(chunk, 'GradCache', 'chunk');
+      const { rep, aux } = encodeChunk(config, chunk, i);
+      checkRep(rep, rows, (config.encoders[i] as Encoder).name, i, j);
+      // Ours to free, even when encode returned its input or a variable.
+      return aux === undefined ? { rep: tf.clone(rep) } : { rep: tf.clone(rep), aux: tf.clone(aux) };
+    }),
+  ) as { rep: tf.Tensor2D; aux?: tf.Scalar };
+  return { rep: out.rep, aux: out.aux };
+}
+
+/**
+ * Phase 3 for one chunk: re-encodes it under a tape with the same `seed` as its first pass and
+ * back-propagates `dy` (its slice of the cache) — plus `auxWeight` times its auxiliary loss — into
+ * the encoder's trainable variables. Returns one gradient per variable (undefined where none
+ * reached it) and the drift of the replayed rep from `first` (a scalar), as tensors the caller
+ * owns; call it inside a tidy.
+ */
+export function backwardChunk<E>(
+  config: ResolvedConfig<E>,
+  i: number,
+  j: number,
+  seed: string,
+  input: Batch | (() => Batch),
+  dy: tf.Tensor2D,
+  first: tf.Tensor2D,
+  auxWeight: number | undefined,
+): { grads: (tf.Tensor | undefined)[]; drift: tf.Scalar | undefined } {
+  const encoder = config.encoders[i] as Encoder;
+  const variables = [...encoder.trainableVariables];
+  let replayed: tf.Tensor2D | undefined;
+  const { value, grads } = withSeededRandom(seed, () => {
+    const chunk = typeof input === 'function' ? input() : input;
+    return tf.engine().gradients(
+      () => {
+        const { rep, aux } = encodeChunk(config, chunk, i);
+        const checked = checkReplayShape(rep, first, encoder.name, i, j);
+        if (auxWeight === undefined) return checked;
+        // With an auxiliary loss, back-propagate sum(rep ⊙ dy) + w·aux: its gradient is exactly the
+        // cache's slice through the rep plus the auxiliary term's own.
+        replayed = tf.keep(tf.clone(checked));
+        return tf.add(tf.sum(tf.mul(rep, dy)), tf.mul(aux ?? tf.scalar(0), auxWeight));
+      },
+      variables,
+      auxWeight === undefined ? dy : undefined,
+      true,
+    );
+  });
+  const rep = auxWeight === undefined ? (value as tf.Tensor2D) : (replayed as tf.Tensor2D);
+  const drift = config.replayTolerance === false ? undefined : relativeDrift(rep, first);
+  if (auxWeight !== undefined) rep.dispose();
+  // encode returned a variable itself: its gradient is dy, which the caller does not own.
+  return { grads: variables.map((_, k) => (grads[k] === dy ? tf.clone(dy) : grads[k])), drift };
+}
+
 /** One chunk's first pass: its rep (and auxiliary loss), owned by the step; a copy of its input if kept. */
 interface FirstPass {
   rep: tf.Tensor2D;
@@ -164,23 +233,15 @@ export class CachedStep<E = unknown> {
     );
     const j = (this.passes[i] as FirstPass[]).length;
     try {
-      const pass = tf.tidy(() =>
-        withSeededRandom(this.seedOf(i, j), () => {
-          const input = chunk ?? (load as NonNullable<BeginOptions['load']>)(i, j);
-          const rows = batchSize(input, 'CachedStep.add', 'chunk');
-          const { rep, aux } = encodeChunk(this.host.config, input, i);
-          checkRep(rep, rows, (encoders[i] as Encoder).name, i, j);
-          const keep = load === undefined && !isFrozen(encoders[i] as Encoder);
-          // Ours to free, even when encode returned its input or a variable; clones share the data.
-          const first: FirstPass = {
-            rep: tf.clone(rep),
-            aux: aux === undefined ? undefined : tf.clone(aux),
-            kept: keep ? cloneBatch(input) : undefined,
-          };
-          return first as unknown as tf.TensorContainer;
-        }),
-      ) as unknown as FirstPass;
-      (this.passes[i] as FirstPass[]).push(pass);
+      const keep = load === undefined && !isFrozen(encoders[i] as Encoder);
+      const input = chunk ?? (() => (load as NonNullable<BeginOptions['load']>)(i, j));
+      const { rep, aux } = forwardChunk(this.host.config, i, j, this.seedOf(i, j), input);
+      // A kept chunk is copied (tf.clone shares the data), so the caller may free its own at once.
+      (this.passes[i] as FirstPass[]).push({
+        rep,
+        aux,
+        kept: keep && chunk !== undefined ? (tf.tidy(() => cloneBatch(chunk) as tf.TensorContainer) as Batch) : undefined,
+      });
     } catch (error) {
       this.abandon();
       throw error;
@@ -446,35 +507,17 @@ export class CachedStep<E = unknown> {
         const dy = dys[j] as tf.Tensor2D;
         // The new sums are returned, not kept, so the enclosing tidy frees them if a later chunk fails.
         const { sums, drift } = tf.tidy(() => {
-          let replayed: tf.Tensor2D | undefined;
-          const { value, grads: chunkGrads } = withSeededRandom(this.seedOf(i, j), () => {
-            const input = pass.kept ?? (this.options.load as NonNullable<BeginOptions['load']>)(i, j);
-            return tf.engine().gradients(
-              () => {
-                const { rep, aux } = encodeChunk(this.host.config, input, i);
-                replayed = checkReplayShape(rep, pass.rep, encoder.name, i, j);
-                if (pass.aux === undefined) return replayed;
-                // With an auxiliary loss, back-propagate sum(rep ⊙ dy) + w·aux: its gradient is exactly
-                // the cache's slice through the rep plus the auxiliary term's own.
-                replayed = tf.keep(tf.clone(replayed));
-                return tf.add(tf.sum(tf.mul(rep, dy)), tf.mul(aux ?? tf.scalar(0), this.weightOf(i, pass)));
-              },
-              variables,
-              pass.aux === undefined ? dy : undefined,
-              true,
-            );
-          });
-          const repValue = pass.aux === undefined ? (value as tf.Tensor2D) : (replayed as tf.Tensor2D);
+          const input = pass.kept ?? (() => (this.options.load as NonNullable<BeginOptions['load']>)(i, j));
+          const weight = pass.aux === undefined ? undefined : this.weightOf(i, pass);
+          const chunkGrads = backwardChunk(this.host.config, i, j, this.seedOf(i, j), input, dy, pass.rep, weight);
           const updated: tf.NamedTensorMap = {};
           variables.forEach((v, k) => {
-            const g = chunkGrads[k] === dy ? tf.clone(dy) : chunkGrads[k]; // encode returned the variable itself
+            const g = chunkGrads.grads[k];
             if (g === undefined) return;
             const previous = grads.get(v.name);
             updated[v.name] = previous === undefined ? g : tf.add(previous, g);
           });
-          const d = this.host.config.replayTolerance === false ? undefined : relativeDrift(repValue, pass.rep);
-          if (pass.aux !== undefined) repValue.dispose();
-          return { sums: updated, drift: d };
+          return { sums: updated, drift: chunkGrads.drift };
         });
         for (const [name, sum] of Object.entries(sums)) {
           grads.get(name)?.dispose();
