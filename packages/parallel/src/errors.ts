@@ -1,0 +1,27 @@
+/** Every way @gradcache/parallel can refuse or fail. */
+export type ParallelErrorCode =
+  | 'INVALID_OPTION'
+  | 'INVALID_INPUT'
+  | 'WORKER_FAILED'
+  | 'WORKER_EXITED'
+  | 'CLOSED'
+  | 'LOSS_NOT_FINITE'
+  | 'GRADS_NOT_FINITE'
+  | 'REPLAY_DRIFT';
+
+/** The one error class of @gradcache/parallel: a `code`, and a message that says what to do. */
+export class ParallelError extends Error {
+  /** Which rule was broken. */
+  readonly code: ParallelErrorCode;
+
+  constructor(code: ParallelErrorCode, message: string) {
+    super(message);
+    this.name = 'ParallelError';
+    this.code = code;
+  }
+}
+
+/** Throws a ParallelError when `condition` is false; the message is built only then. */
+export function check(condition: boolean, code: ParallelErrorCode, message: () => string): asserts condition {
+  if (!condition) throw new ParallelError(code, message());
+}

@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { GradCache } from '@gradcache/core';
+import { expectGradsClose, useBackend } from '@gradcache/testing';
+import { ParallelError, ParallelGradCache } from './node.js';
+import { createReplica, type TestReplicaOptions } from './replica.test-helper.js';
+
+beforeAll(() => useBackend('cpu'));
+
+const replica = new URL('./replica.test-helper.ts', import.meta.url);
+const loss = ([q, d]: tf.Tensor2D[]): tf.Scalar =>
+  tf.losses.softmaxCrossEntropy(
+    tf.oneHot(tf.range(0, q!.shape[0], 1, 'int32'), d!.shape[0]),
+    tf.div(tf.matMul(q!, d!, false, true), 0.5),
+  ) as tf.Scalar;
+const batch = (rows: number, seed: number) => [
+  tf.randomNormal([rows, 6], 0, 1, 'float32', seed),
+  tf.randomNormal([rows, 6], 0, 1, 'float32', seed + 1),
+];
+
+const pools: ParallelGradCache[] = [];
+async function pool(workers: number, replicaOptions: TestReplicaOptions = {}, chunkSize = 3): Promise<ParallelGradCache> {
+  const p = await ParallelGradCache.create({ workers, replica, replicaOptions, chunkSize, loss, seed: 7, backend: 'cpu' });
+  pools.push(p);
+  return p;
+}
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+});
+
+/** The one-process gradient for the same replica, weights copied from the pool's worker 0. */
+async function reference(parallel: ParallelGradCache, inputs: tf.Tensor[], chunkSize = 3) {
+  const { encoders } = createReplica();
+  const cache = new GradCache({ encoders, chunkSize, loss, seed: 7 });
+  const [weights] = await parallel.weights();
+  let at = 0;
+  for (const v of cache.variables) {
+    v.assign(tf.tensor(weights!.subarray(at, at + v.size), v.shape));
+    at += v.size;
+  }
+  cache.steps = parallel.steps - 1;
+  const result = cache.computeGradients(inputs);
+  const byPosition = Object.fromEntries(cache.variables.map((v, k) => [k, result.grads[v.name] as tf.Tensor]));
+  return { result, byPosition, dispose: () => (tf.dispose(result), tf.dispose(cache.variables)) };
+}
+
+describe('ParallelGradCache', () => {
+  test.each([1, 2, 3])(
+    '%i worker(s): the gradient equals one GradCache process (4 chunks of 3, 3, 3, 1 rows; dropout replayed per global chunk)',
+    async (workers) => {
+      const parallel = await pool(workers);
+      const inputs = batch(10, 1);
+      const { loss: value, grads } = await parallel.computeGradients(inputs);
+      const ref = await reference(parallel, inputs);
+      expect(Math.abs((await value.data())[0]! - (await ref.result.loss.data())[0]!)).toBeLessThan(1e-5);
+      const parallelByPosition = Object.fromEntries(Object.values(grads).map((g, k) => [k, g]));
+      expectGradsClose(parallelByPosition, ref.byPosition, 1e-4);
+      tf.dispose([value, grads, inputs]);
+      ref.dispose();
+    },
+    60_000,
+  );
+
+  test('50 steps on 2 workers: the loss falls and the replicas stay bit-identical', async () => {
+    const parallel = await pool(2);
+    const inputs = batch(12, 3);
+    const first = (await parallel.step(inputs)).loss;
+    let last = first;
+    for (let k = 1; k < 50; k++) last = (await parallel.step(inputs)).loss;
+    expect(last).toBeLessThan(first);
+    const [a, b] = await parallel.weights();
+    expect(Buffer.from(a!.buffer).equals(Buffer.from(b!.buffer))).toBe(true);
+    tf.dispose(inputs);
+  }, 60_000);
+
+  test('a worker whose encode throws fails the step with WORKER_FAILED and no replica is updated', async () => {
+    const parallel = await pool(2, { throwOnRows: 1 });
+    const before = await parallel.weights();
+    const inputs = batch(10, 5); // the last chunk, of 1 row, is worker 1's
+    const error = await parallel.step(inputs).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ParallelError);
+    expect((error as ParallelError).code).toBe('WORKER_FAILED');
+    expect((error as Error).message).toMatch(/worker 1: encode refused a chunk of 1 rows/);
+    expect(await parallel.weights()).toEqual(before);
+    // The pool still works for batches that do not trigger it.
+    const ok = batch(9, 6);
+    expect(Number.isFinite((await parallel.step(ok)).loss)).toBe(true);
+    tf.dispose([inputs, ok]);
+  }, 60_000);
+
+  test('a worker that dies fails the step with WORKER_EXITED, nothing is applied, and close leaves no thread', async () => {
+    const threads = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
+    const threadsBefore = threads();
+    const parallel = await pool(2, { exitOnRows: 1 });
+    expect(parallel.liveWorkers).toBe(2);
+    expect(threads()).toBeGreaterThan(threadsBefore);
+    const inputs = batch(10, 7);
+    const error = await parallel.step(inputs).catch((e: unknown) => e);
+    expect((error as ParallelError).code).toBe('WORKER_EXITED');
+    const again = await parallel.step(batch(9, 8)).catch((e: unknown) => e);
+    expect((again as ParallelError).code).toBe('WORKER_EXITED'); // the pool is broken: say so, do not hang
+    expect(parallel.liveWorkers).toBe(1);
+    await parallel.close();
+    expect(parallel.liveWorkers).toBe(0);
+    expect(threads()).toBe(threadsBefore);
+    tf.dispose(inputs);
+  }, 60_000);
+});

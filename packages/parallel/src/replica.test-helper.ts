@@ -1,0 +1,29 @@
+// The replica module of the tests: two MLP towers with dropout and an Adam optimizer. Options inject
+// failures: an encode that throws, or a worker that exits, on a chunk of a given number of rows.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Encoder } from '@gradcache/core';
+import { mlpEncoder } from '@gradcache/encoders';
+import type { Replica } from './worker.js';
+
+export interface TestReplicaOptions {
+  throwOnRows?: number;
+  exitOnRows?: number;
+}
+
+export function createReplica(options: TestReplicaOptions = {}): Replica {
+  const towers = [
+    mlpEncoder({ inputDim: 6, widths: [12, 4], dropout: 0.2, seed: 1 }).encoder,
+    mlpEncoder({ inputDim: 6, widths: [10, 4], seed: 2 }).encoder,
+  ];
+  const encoders: Encoder[] = towers.map((t) => ({
+    name: t.name,
+    trainableVariables: t.trainableVariables,
+    encode: (x, context) => {
+      const rows = (x as tf.Tensor).shape[0];
+      if (rows === options.throwOnRows) throw new Error(`encode refused a chunk of ${rows} rows (injected)`);
+      if (rows === options.exitOnRows) process.exit(3);
+      return t.encode(x, context);
+    },
+  }));
+  return { encoders, optimizer: tf.train.adam(0.01) };
+}
