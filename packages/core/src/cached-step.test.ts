@@ -152,7 +152,13 @@ describe('frozen encoders', () => {
         return tf.matMul(x as tf.Tensor2D, teacherWeights);
       },
     });
-    const counted: Encoder = { ...student, encode: (x, c) => (studentCalls++, student.encode(x, c)) };
+    const counted: Encoder = {
+      ...student,
+      encode: (x, c) => {
+        studentCalls++;
+        return student.encode(x, c);
+      },
+    };
     const inputs = [rowsOf(9, 6)(0, 12), rowsOf(10, 6)(0, 12)];
     const cache = new GradCache({ encoders: [counted, teacher], chunkSize: 4, loss: pairLoss });
     expect(cache.variables).toEqual(student.trainableVariables);
@@ -172,7 +178,14 @@ describe('frozen encoders', () => {
     const student = testMlp({ widths: [6, 4], seed: 11 });
     const tower = testMlp({ widths: [6, 4], seed: 12 });
     let towerCalls = 0;
-    const locked: Encoder = { ...tower, frozen: true, encode: (x, c) => (towerCalls++, tower.encode(x, c)) };
+    const locked: Encoder = {
+      ...tower,
+      frozen: true,
+      encode: (x, c) => {
+        towerCalls++;
+        return tower.encode(x, c);
+      },
+    };
     const cache = new GradCache({ encoders: [student, locked], chunkSize: 2, loss: pairLoss, lossVariables: 'none' });
     const before = tower.trainableVariables.map((v) => Array.from(v.dataSync()));
     const inputs = [rowsOf(13, 6)(0, 6), rowsOf(14, 6)(0, 6)];

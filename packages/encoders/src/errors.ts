@@ -1,5 +1,5 @@
 /** Every way an encoder can refuse. */
-export type EncoderErrorCode = 'NO_TRAINABLE_WEIGHTS' | 'INVALID_REP' | 'UNKNOWN_INPUT' | 'INPUT_COUNT' | 'INVALID_OPTION' | 'INVALID_FILE';
+export type EncoderErrorCode = 'INVALID_REP' | 'UNKNOWN_INPUT' | 'INPUT_COUNT' | 'INVALID_OPTION' | 'INVALID_FILE';
 
 /** The one error class of @gradcache/encoders: a `code`, and a message naming the function, the value and the fix. */
 export class EncoderError extends Error {

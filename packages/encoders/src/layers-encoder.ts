@@ -75,7 +75,9 @@ function modelInputs(model: tfl.LayersModel, batch: Batch, name: string): tf.Ten
  * Wraps any tf.LayersModel (Sequential or functional, with BatchNorm and Dropout) as a GradCache
  * Encoder: its trainable weights are the trainable variables, its non-trainable weights (BatchNorm
  * moving statistics) the state variables, and `encode` is `model.apply(input, { training })`.
- * Array batches map onto the model's inputs by order, record batches by input name.
+ * Array batches map onto the model's inputs by order, record batches by input name. A model with no
+ * trainable weights (`model.trainable = false`: a locked tower, a teacher) is a frozen encoder:
+ * GradCache forwards it once per chunk and never re-forwards it.
  *
  * ```ts
  * const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [32], units: 16 })] });
@@ -85,12 +87,6 @@ function modelInputs(model: tfl.LayersModel, batch: Batch, name: string): tf.Ten
 export function layersEncoder(model: tfl.LayersModel, options: LayersEncoderOptions = {}): LayersEncoder {
   const name = options.name ?? model.name;
   const trainableVariables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  check(
-    trainableVariables.length > 0,
-    'NO_TRAINABLE_WEIGHTS',
-    () =>
-      `layersEncoder: model '${model.name}' has no trainable weights (is it frozen, with trainable = false?); GradCache has nothing to train.`,
-  );
   const stateVariables = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
   const getRep = options.getRep;
   return {

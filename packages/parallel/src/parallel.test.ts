@@ -41,7 +41,7 @@ async function reference(parallel: ParallelGradCache, inputs: tf.Tensor[], chunk
   cache.steps = parallel.steps - 1;
   const result = cache.computeGradients(inputs);
   const byPosition = Object.fromEntries(cache.variables.map((v, k) => [k, result.grads[v.name] as tf.Tensor]));
-  return { result, byPosition, dispose: () => (tf.dispose(result), tf.dispose(cache.variables)) };
+  return { result, byPosition, dispose: () => tf.dispose([result, cache.variables]) };
 }
 
 describe('ParallelGradCache', () => {
