@@ -8,6 +8,7 @@ import {
   infoNCE,
   ntXent,
   queueInfoNCE,
+  sigmoidLoss,
   spectralContrastive,
   supCon,
   symmetricInfoNCE,
@@ -47,5 +48,15 @@ export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, Los
       1,
     ],
     ['queueInfoNCE', pair((q, k) => queueInfoNCE(q, k, queue, { temperature: 0.2 })), 1],
+    [
+      'sigmoidLoss (SigLIP) with a learnable logit scale',
+      pair((q, d) => sigmoidLoss(q, d, { logitScale: logitScale as tf.Scalar, bias: -2 })),
+      1,
+    ],
+    [
+      'tiled sigmoidLoss (SigLIP) with a learnable logit scale',
+      pair((q, d) => sigmoidLoss(q, d, { logitScale: logitScale as tf.Scalar, bias: -2, tileSize: 3 })),
+      1,
+    ],
   ];
 }

@@ -33,7 +33,7 @@ function spreadToGroupHeads(x: tf.Tensor2D, group: number): tf.Tensor2D {
 }
 
 /** Consecutive [begin, size) tiles of n rows. */
-function tiles(n: number, size: number): [number, number][] {
+export function tiles(n: number, size: number): [number, number][] {
   const out: [number, number][] = [];
   for (let begin = 0; begin < n; begin += size) out.push([begin, Math.min(size, n - begin)]);
   return out;

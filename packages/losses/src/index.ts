@@ -10,4 +10,5 @@ export { spectralContrastive, type SpectralContrastiveOptions } from './spectral
 export { alignment, uniformity, type AlignmentOptions, type UniformityOptions } from './alignment-uniformity.js';
 export { supCon, type SupConOptions } from './sup-con.js';
 export { queueInfoNCE, type QueueInfoNCEOptions } from './queue-info-nce.js';
+export { sigmoidLoss, type SigmoidLossOptions } from './sigmoid-loss.js';
 export { l2Normalize, stopGradient } from './ops.js';

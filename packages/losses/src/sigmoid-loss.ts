@@ -1,0 +1,154 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { check } from './errors.js';
+import { checkOptions, checkReps, checkTileSize, shapeOf } from './checks.js';
+import { tiles } from './contrastive-ce.js';
+
+/** Options of sigmoidLoss. */
+export interface SigmoidLossOptions {
+  /** log of the logit scale t′ (logits = exp(t′)·q·dᵀ + b): a number, or a scalar variable to learn it. Default log 10, the paper's init. */
+  logitScale?: number | tf.Scalar;
+  /** The logit bias b: a number, or a scalar variable. Default −10, the paper's init (against the B − 1 negatives). */
+  bias?: number | tf.Scalar;
+  /** Compute in tileSize × tileSize blocks, never materialising the B×B logits (same value and gradients). */
+  tileSize?: number;
+}
+
+/** The label of pair (i, j): +1 on the diagonal (the matching pair), −1 elsewhere, for rows `r` and columns `c` of the full matrix. */
+function labels(r: [number, number], c: [number, number]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const rows = tf.expandDims(tf.range(r[0], r[0] + r[1], 1, 'int32'), 1);
+    const cols = tf.expandDims(tf.range(c[0], c[0] + c[1], 1, 'int32'), 0);
+    return tf.sub(tf.mul(tf.cast(tf.equal(rows, cols), 'float32'), 2), 1) as tf.Tensor2D;
+  });
+}
+
+/**
+ * log σ(x) = −softplus(−x), stable for large |x|. (tfjs 4.22's own `tf.logSigmoid` has a gradient that
+ * reads a disposed tensor: "Cannot read properties of undefined (reading 'backend')".)
+ */
+function logSigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.neg(tf.softplus(tf.neg(x)));
+}
+
+/** −Σ log σ(z ⊙ (s·q·dᵀ + b)) / B, untiled (autodiff). */
+function sigmoidLossPlain(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Scalar): tf.Scalar {
+  return tf.tidy(() => {
+    const logits = tf.add(tf.mul(tf.matMul(q, d, false, true), tf.exp(t)), b);
+    const z = labels([0, q.shape[0]], [0, d.shape[0]]);
+    return tf.div(tf.neg(tf.sum(logSigmoid(tf.mul(z, logits)))), q.shape[0]) as tf.Scalar;
+  });
+}
+
+/**
+ * The same, block by block: the forward sums −log σ over [tile, tile] blocks; the gradient recomputes
+ * each block — ∂/∂logit = −z·σ(−z·logit)/B — and accumulates q, d, t and b's gradients from it.
+ * Memory O(B·k + tileSize²).
+ */
+function sigmoidLossTiled(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Scalar, tileSize: number): tf.Scalar {
+  const rowTiles = tiles(q.shape[0], tileSize);
+  const colTiles = tiles(d.shape[0], tileSize);
+  const n = q.shape[0];
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [q2, d2, t2, b2, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar, tf.GradSaveFunc];
+    let total: tf.Scalar = tf.scalar(0);
+    for (const r of rowTiles) {
+      for (const c of colTiles) {
+        const next = tf.tidy(() => {
+          const logits = tf.add(tf.mul(tf.matMul(tf.slice(q2, r[0], r[1]), tf.slice(d2, c[0], c[1]), false, true), tf.exp(t2)), b2);
+          return tf.sub(total, tf.sum(logSigmoid(tf.mul(labels(r, c), logits)))) as tf.Scalar;
+        });
+        total.dispose();
+        total = next;
+      }
+    }
+    save([q2, d2, t2, b2]);
+    const value = tf.div(total, n) as tf.Scalar;
+    total.dispose();
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ds, ts, bs] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
+        const scale = tf.exp(ts);
+        const weight = tf.div(dy, n);
+        const dq = rowTiles.map(([, size]) => tf.zeros([size, qs.shape[1]]) as tf.Tensor2D);
+        const dd = colTiles.map(([, size]) => tf.zeros([size, ds.shape[1]]) as tf.Tensor2D);
+        let dt: tf.Scalar = tf.scalar(0);
+        let db: tf.Scalar = tf.scalar(0);
+        rowTiles.forEach((r, i) => {
+          colTiles.forEach((c, j) => {
+            const next = tf.tidy(() => {
+              const qI = tf.slice(qs, r[0], r[1]);
+              const dJ = tf.slice(ds, c[0], c[1]);
+              const sim = tf.matMul(qI, dJ, false, true);
+              const z = labels(r, c);
+              const logits = tf.add(tf.mul(sim, scale), bs);
+              // ∂(−log σ(z·l))/∂l = −z·σ(−z·l), times the mean's 1/B and the upstream gradient.
+              const g = tf.mul(tf.neg(tf.mul(z, tf.sigmoid(tf.neg(tf.mul(z, logits))))), weight);
+              return [
+                tf.add(dq[i] as tf.Tensor2D, tf.mul(tf.matMul(g, dJ), scale)),
+                tf.add(dd[j] as tf.Tensor2D, tf.mul(tf.matMul(g, qI, true, false), scale)),
+                tf.add(dt, tf.mul(tf.sum(tf.mul(g, sim)), scale)),
+                tf.add(db, tf.sum(g)),
+              ] as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
+            });
+            tf.dispose([dq[i] as tf.Tensor, dd[j] as tf.Tensor, dt, db]);
+            [dq[i], dd[j], dt, db] = next;
+          });
+        });
+        const gradQ = tf.concat(dq, 0);
+        const gradD = tf.concat(dd, 0);
+        tf.dispose([...dq, ...dd, scale, weight]);
+        return [gradQ, gradD, dt, db];
+      },
+    };
+  });
+  return f(q, d, t, b) as tf.Scalar;
+}
+
+/**
+ * SigLIP's pairwise sigmoid loss (Zhai et al. 2023): every (q_i, d_j) pair is its own binary
+ * classification — match on the diagonal, not elsewhere — with logits `exp(t′)·q_i·d_j + b`:
+ * `−(1/B) Σ_ij log σ(z_ij · logit_ij)`. No softmax over the batch, so no global normalisation; the
+ * batch still matters through its B − 1 negatives per row. Pass scalar variables as `logitScale`
+ * and `bias` to learn them (the paper's init: t′ = log 10, b = −10). Normalise the reps first.
+ * With `tileSize`, memory is O(B·d + tileSize²) instead of O(B²).
+ *
+ * ```ts
+ * const logitScale = tf.variable(tf.scalar(Math.log(10)));
+ * const bias = tf.variable(tf.scalar(-10));
+ * const loss = sigmoidLoss(images, texts, { logitScale, bias, tileSize: 1024 });
+ * ```
+ */
+export function sigmoidLoss(q: tf.Tensor2D, d: tf.Tensor2D, options: SigmoidLossOptions = {}): tf.Scalar {
+  checkOptions('sigmoidLoss', options, false);
+  const { logitScale = Math.log(10), bias = -10, tileSize } = options;
+  checkReps('sigmoidLoss', 'q', q);
+  checkReps('sigmoidLoss', 'd', d);
+  checkTileSize('sigmoidLoss', tileSize);
+  for (const [name, value] of [
+    ['logitScale', logitScale],
+    ['bias', bias],
+  ] as const) {
+    check(
+      value instanceof tf.Tensor ? !value.isDisposed && value.rank === 0 : typeof value === 'number' && Number.isFinite(value),
+      'INVALID_OPTION',
+      () =>
+        `sigmoidLoss: ${name} must be a finite number or a live scalar tensor, got ${value instanceof tf.Tensor ? `shape ${shapeOf(value)}` : String(value)}.`,
+    );
+  }
+  check(
+    q.shape[1] === d.shape[1],
+    'WIDTH_MISMATCH',
+    () => `sigmoidLoss: q and d must have the same width, got q ${shapeOf(q)} and d ${shapeOf(d)}.`,
+  );
+  check(
+    q.shape[0] === d.shape[0],
+    'ROW_COUNT',
+    () => `sigmoidLoss: q and d must hold the same number of rows (pair i is q[i], d[i]), got ${shapeOf(q)} and ${shapeOf(d)}.`,
+  );
+  return tf.tidy(() => {
+    const t = logitScale instanceof tf.Tensor ? logitScale : tf.scalar(logitScale);
+    const b = bias instanceof tf.Tensor ? bias : tf.scalar(bias);
+    return tileSize === undefined ? sigmoidLossPlain(q, d, t, b) : sigmoidLossTiled(q, d, t, b, tileSize);
+  });
+}
