@@ -9,6 +9,8 @@ import {
   ntXent,
   queueInfoNCE,
   sigmoidLoss,
+  matryoshka,
+  distillation,
   spectralContrastive,
   supCon,
   symmetricInfoNCE,
@@ -19,6 +21,13 @@ import {
 /** The batch size of the loss cases, and the labels supCon reads from `extra`. */
 export const B = 10;
 export const labels = [0, 1, 2, 0, 1, 2, 0, 1, 2, 3];
+
+/** A teacher's [rows, cols] scores, fixed (made inside the loss, as constants of the step). */
+const teacherScores = (rows: number, cols: number): tf.Tensor2D =>
+  tf.tensor2d(
+    Array.from({ length: rows * cols }, (_, k) => Math.cos(3 * k)),
+    [rows, cols],
+  );
 
 /** Every loss of @gradcache/losses, each with the batch sizes its two encoders take (InfoNCE with hard negatives: d has 2B rows). */
 export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, LossFunction<number[]>, number][] {
@@ -53,6 +62,17 @@ export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, Los
       pair((q, d) => sigmoidLoss(q, d, { logitScale: logitScale as tf.Scalar, bias: -2 })),
       1,
     ],
+    [
+      'matryoshka over infoNCE on prefixes of 2 and 4 dimensions',
+      pair((q, d) =>
+        matryoshka(([a, b]: tf.Tensor2D[]) => infoNCE(a!, b!, { temperature: 0.3 }), { dims: [2, 4], weights: [1, 0.5] })(
+          [q, d],
+          undefined,
+        ),
+      ),
+      1,
+    ],
+    ['distillation from fixed teacher scores', pair((q, d) => distillation(q, d, teacherScores(B, B), { temperature: 0.3 })), 1],
     [
       'tiled sigmoidLoss (SigLIP) with a learnable logit scale',
       pair((q, d) => sigmoidLoss(q, d, { logitScale: logitScale as tf.Scalar, bias: -2, tileSize: 3 })),

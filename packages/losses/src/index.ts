@@ -11,4 +11,6 @@ export { alignment, uniformity, type AlignmentOptions, type UniformityOptions } 
 export { supCon, type SupConOptions } from './sup-con.js';
 export { queueInfoNCE, type QueueInfoNCEOptions } from './queue-info-nce.js';
 export { sigmoidLoss, type SigmoidLossOptions } from './sigmoid-loss.js';
+export { matryoshka, type MatryoshkaOptions } from './matryoshka.js';
+export { distillation, type DistillationOptions } from './distillation.js';
 export { l2Normalize, stopGradient } from './ops.js';
