@@ -214,8 +214,9 @@ export class CachedStep<E = unknown> {
 
   /**
    * Phase 1 for one chunk of encoder `i`: encodes it now, outside any gradient scope, and keeps its
-   * rep. Without `chunk`, it comes from `load(i, j)`. The caller keeps owning `chunk`; with `load`
-   * it may free it at once. On error the step is abandoned (nothing leaked, state put back).
+   * rep. Without `chunk`, it comes from `load(i, j)`. The caller keeps owning `chunk` and may free it
+   * at once (the step keeps a clone, or, with `load`, nothing). On error the step is abandoned
+   * (nothing leaked, state put back).
    */
   add(i: number, chunk?: Batch): void {
     this.checkOpen('add');
