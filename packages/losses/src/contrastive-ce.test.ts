@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, test } from 'vitest';
 import { expectClose, expectGradsMatchFiniteDifferences, expectNoLeaks, useBackend } from '@gradcache/testing';
-import { measureMemory } from '@gradcache/core';
+import { expectTiledMemoryLinear } from './loss.test-helper.js';
 import { infoNCE } from './info-nce.js';
 import { symmetricInfoNCE } from './symmetric-info-nce.js';
 
@@ -75,21 +75,8 @@ describe('tiled InfoNCE', () => {
   });
 
   test('peak tensor memory grows linearly in B, the untiled one quadratically', async () => {
-    const peak = async (batch: number, tileSize?: number): Promise<number> => {
-      const q = tf.randomNormal([batch, 16], 0, 1, 'float32', 5);
-      const d = tf.randomNormal([batch, 16], 0, 1, 'float32', 6);
-      const options = tileSize === undefined ? { temperature: 0.1 } : { temperature: 0.1, tileSize };
-      const { peakBytes } = await measureMemory(() =>
-        tf.dispose(tf.grads((a, b) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, options))([q, d])),
-      );
-      tf.dispose([q, d]);
-      return peakBytes;
-    };
-    const [tiledSmall, tiledLarge] = [await peak(256, 32), await peak(1024, 32)];
-    const [plainSmall, plainLarge] = [await peak(256), await peak(1024)];
-    // 4× the batch: linear memory grows ~4×, quadratic ~16×.
-    expect(tiledLarge / tiledSmall).toBeLessThan(4.5);
-    expect(plainLarge / plainSmall).toBeGreaterThan(10);
-    expect(tiledLarge).toBeLessThan(plainLarge / 5);
+    await expectTiledMemoryLinear((q, d, tileSize) =>
+      infoNCE(q, d, tileSize === undefined ? { temperature: 0.1 } : { temperature: 0.1, tileSize }),
+    );
   });
 });

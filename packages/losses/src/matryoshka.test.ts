@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectGradsMatchFiniteDifferences, expectNoLeaks, useBackend } from '@gradcache/testing';
-import { LossError } from './errors.js';
+import { expectGradsMatchFiniteDifferences, useBackend } from '@gradcache/testing';
+import { lossErrorOf } from './loss.test-helper.js';
 import { infoNCE } from './info-nce.js';
 import { matryoshka } from './matryoshka.js';
 
@@ -39,19 +39,10 @@ describe('matryoshka', () => {
 
   test('refuses empty or non-integer dims, mismatched weights, and prefixes wider than the reps', () => {
     const q = tf.zeros([2, 3]) as tf.Tensor2D;
-    const codeOf = (f: () => unknown): string => {
-      try {
-        expectNoLeaks(() => f());
-      } catch (e) {
-        expect(e).toBeInstanceOf(LossError);
-        return `${(e as LossError).code}: ${(e as Error).message}`;
-      }
-      return 'no error';
-    };
-    expect(codeOf(() => matryoshka(pairLoss, { dims: [] }))).toMatch(/^INVALID_OPTION: matryoshka: dims must be a non-empty list/);
-    expect(codeOf(() => matryoshka(pairLoss, { dims: [1.5] }))).toMatch(/^INVALID_OPTION/);
-    expect(codeOf(() => matryoshka(pairLoss, { dims: [1, 2], weights: [1] }))).toMatch(/one finite number per prefix \(2\)/);
-    expect(codeOf(() => matryoshka(pairLoss, { dims: [4] })([q, q], undefined))).toMatch(
+    expect(lossErrorOf(() => matryoshka(pairLoss, { dims: [] }))).toMatch(/^INVALID_OPTION: matryoshka: dims must be a non-empty list/);
+    expect(lossErrorOf(() => matryoshka(pairLoss, { dims: [1.5] }))).toMatch(/^INVALID_OPTION/);
+    expect(lossErrorOf(() => matryoshka(pairLoss, { dims: [1, 2], weights: [1] }))).toMatch(/one finite number per prefix \(2\)/);
+    expect(lossErrorOf(() => matryoshka(pairLoss, { dims: [4] })([q, q], undefined))).toMatch(
       /^WIDTH_MISMATCH: .*4 dimensions does not fit reps 3 wide/,
     );
     q.dispose();

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { measureMemory } from '@gradcache/core';
-import { expectClose, expectFiniteWithGrads, expectGradsMatchFiniteDifferences, expectNoLeaks, useBackend } from '@gradcache/testing';
-import { LossError } from './errors.js';
+import { expectClose, expectFiniteWithGrads, expectGradsMatchFiniteDifferences, useBackend } from '@gradcache/testing';
+import { expectTiledMemoryLinear, lossErrorOf } from './loss.test-helper.js';
 import { sigmoidLoss } from './sigmoid-loss.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -87,42 +86,21 @@ describe('sigmoidLoss', () => {
   });
 
   test('tiled, its peak memory grows linearly in B; untiled, quadratically', async () => {
-    const peak = async (batch: number, tileSize?: number): Promise<number> => {
-      const q = tf.randomNormal([batch, 16], 0, 1, 'float32', 5);
-      const d = tf.randomNormal([batch, 16], 0, 1, 'float32', 6);
-      const { peakBytes } = await measureMemory(() =>
-        tf.dispose(tf.grads((a, b) => sigmoidLoss(a as tf.Tensor2D, b as tf.Tensor2D, tileSize === undefined ? {} : { tileSize }))([q, d])),
-      );
-      tf.dispose([q, d]);
-      return peakBytes;
-    };
-    const [tiledSmall, tiledLarge] = [await peak(256, 32), await peak(1024, 32)];
-    const [plainSmall, plainLarge] = [await peak(256), await peak(1024)];
-    // 4× the batch: linear memory grows ~4×, quadratic ~16×.
-    expect(tiledLarge / tiledSmall).toBeLessThan(4.5);
-    expect(plainLarge / plainSmall).toBeGreaterThan(10);
-    expect(tiledLarge).toBeLessThan(plainLarge / 5);
+    await expectTiledMemoryLinear((q, d, tileSize) => sigmoidLoss(q, d, tileSize === undefined ? {} : { tileSize }));
   });
 
   test('refuses unpaired rows, mismatched widths and bad options, naming the values', () => {
     const q = tf.zeros([2, 3]) as tf.Tensor2D;
     const d3 = tf.zeros([3, 3]) as tf.Tensor2D;
     const wide = tf.zeros([2, 4]) as tf.Tensor2D;
-    const codeOf = (f: () => unknown): string => {
-      try {
-        expectNoLeaks(() => f());
-      } catch (e) {
-        expect(e).toBeInstanceOf(LossError);
-        return `${(e as LossError).code}: ${(e as Error).message}`;
-      }
-      return 'no error';
-    };
-    expect(codeOf(() => sigmoidLoss(q, d3))).toMatch(
+    expect(lossErrorOf(() => sigmoidLoss(q, d3))).toMatch(
       /^ROW_COUNT: sigmoidLoss: q and d must hold the same number of rows .* \[2, 3\] and \[3, 3\]/,
     );
-    expect(codeOf(() => sigmoidLoss(q, wide))).toMatch(/^WIDTH_MISMATCH/);
-    expect(codeOf(() => sigmoidLoss(q, q, { bias: Number.NaN }))).toMatch(/^INVALID_OPTION: sigmoidLoss: bias must be a finite number/);
-    expect(codeOf(() => sigmoidLoss(q, q, { tileSize: 0 }))).toMatch(/^INVALID_OPTION: sigmoidLoss: tileSize/);
+    expect(lossErrorOf(() => sigmoidLoss(q, wide))).toMatch(/^WIDTH_MISMATCH/);
+    expect(lossErrorOf(() => sigmoidLoss(q, q, { bias: Number.NaN }))).toMatch(
+      /^INVALID_OPTION: sigmoidLoss: bias must be a finite number/,
+    );
+    expect(lossErrorOf(() => sigmoidLoss(q, q, { tileSize: 0 }))).toMatch(/^INVALID_OPTION: sigmoidLoss: tileSize/);
     tf.dispose([q, d3, wide]);
   });
 });
