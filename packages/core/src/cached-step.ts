@@ -191,6 +191,8 @@ export class CachedStep<E = unknown> {
   private readonly passes: FirstPass[][];
   private readonly initialState: StateSnapshot;
   private state: 'open' | 'done' = 'open';
+  /** Rows per encoder, fixed when the step finishes (the auxiliary losses' weights). */
+  private batchRows: number[] = [];
 
   constructor(
     private readonly host: StepHost<E>,
@@ -365,6 +367,7 @@ export class CachedStep<E = unknown> {
       () => `CachedStep: no chunk was added for encoder(s) ${missing.join(', ')}; every encoder needs at least one.`,
     );
     this.state = 'done';
+    this.batchRows = this.rows;
     const finalState = snapshotState(this.stateVariables());
     try {
       const result = tf.tidy(() => {
@@ -487,7 +490,7 @@ export class CachedStep<E = unknown> {
 
   /** A chunk's auxiliary loss counts by its share of the encoder's batch (a per-chunk mean becomes the batch mean). */
   private weightOf(i: number, pass: FirstPass): number {
-    return pass.rep.shape[0] / (this.rows[i] as number);
+    return pass.rep.shape[0] / (this.batchRows[i] as number);
   }
 
   /**
