@@ -17,10 +17,13 @@ export function lossErrorOf(f: () => unknown): string {
 
 /**
  * Checks that a loss's tiled form needs memory linear in B and its plain form quadratic: the peak
- * tensor bytes of the loss and its gradients at B = 256 and 1024 (d = 16), tile 32. 4× the batch:
- * linear grows ~4×, quadratic ~16×.
+ * tensor bytes of the loss and its gradients at B = `batch` and 4·`batch` (d = 16; default 256),
+ * tile `tileSize` (default 32). 4× the batch: linear grows ~4×, quadratic ~16×.
  */
-export async function expectTiledMemoryLinear(loss: (q: tf.Tensor2D, d: tf.Tensor2D, tileSize?: number) => tf.Scalar): Promise<void> {
+export async function expectTiledMemoryLinear(
+  loss: (q: tf.Tensor2D, d: tf.Tensor2D, tileSize?: number) => tf.Scalar,
+  { batch = 256, tileSize = 32 } = {},
+): Promise<void> {
   const peak = async (batch: number, tileSize?: number): Promise<number> => {
     const q = tf.randomNormal([batch, 16], 0, 1, 'float32', 5);
     const d = tf.randomNormal([batch, 16], 0, 1, 'float32', 6);
@@ -30,8 +33,8 @@ export async function expectTiledMemoryLinear(loss: (q: tf.Tensor2D, d: tf.Tenso
     tf.dispose([q, d]);
     return peakBytes;
   };
-  const [tiledSmall, tiledLarge] = [await peak(256, 32), await peak(1024, 32)];
-  const [plainSmall, plainLarge] = [await peak(256), await peak(1024)];
+  const [tiledSmall, tiledLarge] = [await peak(batch, tileSize), await peak(4 * batch, tileSize)];
+  const [plainSmall, plainLarge] = [await peak(batch), await peak(4 * batch)];
   expect(tiledLarge / tiledSmall).toBeLessThan(4.5);
   expect(plainLarge / plainSmall).toBeGreaterThan(10);
   expect(tiledLarge).toBeLessThan(plainLarge / 5);

@@ -1,11 +1,38 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { checkOptions, checkPositive, checkViews } from './checks.js';
+import { checkOptions, checkPositive, checkTileSize, checkViews } from './checks.js';
+import { indexKeys, maskedLogSumExp, sameKey, type PairRule } from './masked-softmax.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
 /** Options of ntXent and dcl. */
 export interface NTXentOptions {
   /** Softmax temperature τ. */
   temperature: number;
+  /** Compute in tiles of this many rows, never materialising the 2B×2B logits (same value and gradients). */
+  tileSize?: number;
+}
+
+/**
+ * The tiled form shared by ntXent, dcl and dclw: z = [ẑ1; ẑ2], each anchor's masked log-sum-exp
+ * over z (itself left out, and its positive too when `decoupled`) minus its (weighted) positive
+ * logit, averaged over the 2B anchors. Memory O(B·k + tile²).
+ */
+export function tiledTwoView(
+  z1: tf.Tensor2D,
+  z2: tf.Tensor2D,
+  temperature: number,
+  tileSize: number,
+  decoupled: boolean,
+  weights?: tf.Tensor1D,
+): tf.Scalar {
+  const b = z1.shape[0];
+  const z = l2Normalize(tf.concat([z1, z2], 0));
+  const index = indexKeys(2 * b);
+  const exclude: PairRule[] = [sameKey(index, index)];
+  if (decoupled) exclude.push(sameKey(tf.concat([indexKeys(b, b), indexKeys(b)]), index));
+  const lse = maskedLogSumExp(z, z, tf.scalar(1 / temperature), { exclude }, tileSize);
+  const swapped = tf.concat([tf.slice(z, b, b), tf.slice(z, 0, b)], 0);
+  const positives = tf.div(tf.sum(tf.mul(z, swapped), 1), temperature);
+  return tf.mean(tf.sub(lse, weights === undefined ? positives : tf.mul(positives, weights)));
 }
 
 /**
@@ -25,7 +52,8 @@ export function twoViewLogits(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature: num
 /**
  * SimCLR's NT-Xent: z = [z1; z2], cosine similarity (normalised inside), each of the 2B anchors'
  * positive is its other view and its candidates every other row (itself excluded); the mean over
- * anchors of `logsumexp_{j≠i} s[i, j] − s[i, pos(i)]`.
+ * anchors of `logsumexp_{j≠i} s[i, j] − s[i, pos(i)]`. With `tileSize`, computed block by block
+ * (memory O(B·d + tileSize²), not O(B²); same value and gradients).
  *
  * ```ts
  * const loss = ntXent(view1Reps, view2Reps, { temperature: 0.5 });
@@ -35,7 +63,9 @@ export function ntXent(z1: tf.Tensor2D, z2: tf.Tensor2D, options: NTXentOptions)
   checkOptions('ntXent', options, true);
   checkViews('ntXent', z1, z2);
   checkPositive('ntXent', 'temperature', options.temperature);
+  checkTileSize('ntXent', options.tileSize);
   return tf.tidy(() => {
+    if (options.tileSize !== undefined) return tiledTwoView(z1, z2, options.temperature, options.tileSize, false);
     const { logits, positives } = twoViewLogits(z1, z2, options.temperature);
     const masked = tf.add(logits, diagonalMask(logits.shape[0], [0]));
     return tf.mean(tf.sub(tf.logSumExp(masked, 1), positives));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
-import { checkOptions, checkPositive, checkReps } from './checks.js';
+import { checkOptions, checkPositive, checkReps, checkTileSize } from './checks.js';
+import { indexKeys, maskedLogSumExp, maskedMeanLogit, sameKey } from './masked-softmax.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
 /** Options of supCon. */
@@ -9,6 +10,8 @@ export interface SupConOptions {
   temperature?: number;
   /** The loss is scaled by τ / baseTemperature, as the official code. Default 0.07. */
   baseTemperature?: number;
+  /** Compute in tiles of this many rows, never materialising the n×n logits or label mask (same value and gradients). */
+  tileSize?: number;
 }
 
 /**
@@ -16,7 +19,8 @@ export interface SupConOptions {
  * (all views stacked, normalised inside) with `labels`; for anchor i the positives P(i) are the
  * other rows with its label, the candidates every other row; loss_i = −(τ/τ_base)·mean_{p∈P(i)}
  * log softmax_{a≠i}(s[i, a])[p]; the mean over all anchors (an anchor without positives counts 0).
- * Pass labels through GradCache's `extra`.
+ * Pass labels through GradCache's `extra`. With `tileSize`, computed block by block (memory
+ * O(n·d + tileSize²), not O(n²); same value and gradients).
  *
  * ```ts
  * const cache = new GradCache({ encoders: [enc], chunkSize: 64, loss: ([z], labels) => supCon(z, labels) });
@@ -24,10 +28,11 @@ export interface SupConOptions {
  */
 export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D | undefined, options: SupConOptions = {}): tf.Scalar {
   checkOptions('supCon', options, false);
-  const { temperature = 0.07, baseTemperature = 0.07 } = options;
+  const { temperature = 0.07, baseTemperature = 0.07, tileSize } = options;
   checkReps('supCon', 'z', z);
   checkPositive('supCon', 'temperature', temperature);
   checkPositive('supCon', 'baseTemperature', baseTemperature);
+  checkTileSize('supCon', tileSize);
   check(
     !(labels instanceof tf.Tensor && labels.isDisposed),
     'LABELS_LENGTH',
@@ -52,6 +57,20 @@ export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D |
     const same = tf.cast(tf.equal(tf.expandDims(labels, 1), tf.expandDims(labels, 0)), 'float32');
     return tf.mul(same, tf.sub(1, tf.eye(n))) as tf.Tensor2D;
   };
+  if (tileSize !== undefined) {
+    return tf.tidy(() => {
+      // −mean_p log softmax_p = lse_i − mean_{p∈P(i)} s_ip, for anchors with a positive.
+      const zn = l2Normalize(z);
+      const keys = labels instanceof tf.Tensor ? tf.cast(labels, 'float32') : tf.tensor1d(labels as number[], 'float32');
+      const index = indexKeys(n);
+      const mask = { exclude: [sameKey(index, index)] };
+      const scale = tf.scalar(1 / temperature);
+      const lse = maskedLogSumExp(zn, zn, scale, mask, tileSize);
+      const { mean, count } = maskedMeanLogit(zn, zn, scale, sameKey(keys as tf.Tensor1D, keys as tf.Tensor1D), mask, tileSize);
+      const active = tf.minimum(count, 1);
+      return tf.mul(tf.mean(tf.mul(tf.sub(lse, mean), active)), temperature / baseTemperature) as tf.Scalar;
+    });
+  }
   return tf.tidy(() => {
     const zn = l2Normalize(z);
     const logits = tf.div(tf.matMul(zn, zn, false, true), temperature);

@@ -1,0 +1,269 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { tiles } from './contrastive-ce.js';
+import { MASKED } from './ops.js';
+
+/** Rows [begin, begin + size) of an anchor or candidate tensor. */
+export type Tile = readonly [begin: number, size: number];
+
+/**
+ * A set of (anchor i, candidate j) pairs, built block by block from tensors the tiled kernels keep
+ * for their backward pass (a closure's tensors would be freed by the caller's tidy before it runs).
+ */
+export interface PairRule {
+  readonly tensors: readonly tf.Tensor[];
+  /** The rule's pairs among anchors `rows` × candidates `cols`: a bool [rows.size, cols.size] tensor. */
+  block(tensors: readonly tf.Tensor[], rows: Tile, cols: Tile): tf.Tensor2D;
+}
+
+/** Which candidates each anchor leaves out: pairs of any `exclude` rule, unless they are `keep`'s. */
+export interface PairMask {
+  readonly exclude: readonly PairRule[];
+  readonly keep?: PairRule;
+}
+
+/** The pairs where `anchorKeys[i] === candidateKeys[j]`: self-similarity, a positive's index, a shared id or label. */
+export function sameKey(anchorKeys: tf.Tensor1D, candidateKeys: tf.Tensor1D): PairRule {
+  return {
+    tensors: [anchorKeys, candidateKeys],
+    block: ([a, c], [rowBegin, rows], [colBegin, cols]) =>
+      tf.equal(tf.expandDims(tf.slice(a as tf.Tensor1D, rowBegin, rows), 1), tf.expandDims(tf.slice(c as tf.Tensor1D, colBegin, cols), 0)),
+  };
+}
+
+/** The pairs a guide model scores above the anchor's positive: `anchorGuide_i·candidateGuide_j > threshold_i` (GISTEmbed). */
+export function guideAbove(anchorGuide: tf.Tensor2D, candidateGuide: tf.Tensor2D, threshold: tf.Tensor1D): PairRule {
+  return {
+    tensors: [anchorGuide, candidateGuide, threshold],
+    block: ([a, c, t], [rowBegin, rows], [colBegin, cols]) =>
+      tf.greater(
+        tf.matMul(tf.slice(a as tf.Tensor2D, rowBegin, rows), tf.slice(c as tf.Tensor2D, colBegin, cols), false, true),
+        tf.expandDims(tf.slice(t as tf.Tensor1D, rowBegin, rows), 1),
+      ),
+  };
+}
+
+/** Integer keys 0 … n−1, shifted by `offset`: the row indices of a tensor within a list of candidates. */
+export function indexKeys(n: number, offset = 0): tf.Tensor1D {
+  return tf.range(offset, offset + n, 1, 'int32');
+}
+
+/** A mask's rules with their tensors in one flat list (what a kernel saves) and a way back from a saved copy. */
+function flatten(rules: readonly (PairRule | undefined)[]): {
+  tensors: tf.Tensor[];
+  blocks: (saved: readonly tf.Tensor[], rows: Tile, cols: Tile) => (tf.Tensor2D | undefined)[];
+} {
+  const offsets: number[] = [];
+  const tensors: tf.Tensor[] = [];
+  for (const rule of rules) {
+    offsets.push(tensors.length);
+    if (rule) tensors.push(...rule.tensors);
+  }
+  return {
+    tensors,
+    blocks: (saved, rows, cols) =>
+      rules.map((rule, k) => rule?.block(saved.slice(offsets[k], (offsets[k] as number) + rule.tensors.length), rows, cols)),
+  };
+}
+
+/** The bool block of excluded pairs, or undefined when the mask has no rule. */
+function excludedBlock(excludes: (tf.Tensor2D | undefined)[], keep: tf.Tensor2D | undefined): tf.Tensor2D | undefined {
+  const parts = excludes.filter((b): b is tf.Tensor2D => b !== undefined);
+  if (parts.length === 0) return undefined;
+  const any = parts.reduce((x, y) => tf.logicalOr(x, y));
+  return keep === undefined ? any : tf.logicalAnd<tf.Tensor2D>(any, tf.logicalNot(keep));
+}
+
+/** `logits` with the excluded pairs pushed to MASKED (exp → exactly 0). */
+function applyMask(logits: tf.Tensor2D, excluded: tf.Tensor2D | undefined): tf.Tensor2D {
+  return excluded === undefined ? logits : tf.add(logits, tf.mul(tf.cast(excluded, 'float32'), MASKED));
+}
+
+/**
+ * Each anchor's log-sum-exp over its candidates, `lse_i = log Σ_{j not excluded} exp(s·a_i·c_j)`,
+ * as a [R] tensor. Untiled (no `tileSize`): plain ops on the [R, N] logits. Tiled: a streaming
+ * log-sum-exp over tile×tile blocks (running max and rescaled sum) and a custom gradient that
+ * recomputes each block's softmax from the saved lse — memory O((R + N)·k + tile²), never R×N.
+ * Gradients reach a, c and s (a and c may be one tensor: NT-Xent's anchors are its candidates).
+ * Every anchor needs at least one candidate left.
+ */
+export function maskedLogSumExp(a: tf.Tensor2D, c: tf.Tensor2D, scale: tf.Scalar, mask: PairMask, tileSize?: number): tf.Tensor1D {
+  const rules = flatten([...mask.exclude, mask.keep]);
+  const excluded = (saved: readonly tf.Tensor[], rows: Tile, cols: Tile): tf.Tensor2D | undefined => {
+    const blocks = rules.blocks(saved, rows, cols);
+    return excludedBlock(blocks.slice(0, -1), blocks.at(-1));
+  };
+  if (tileSize === undefined) {
+    return tf.tidy(() => {
+      const logits = tf.mul<tf.Tensor2D>(tf.matMul(a, c, false, true), scale);
+      return tf.logSumExp(applyMask(logits, excluded(rules.tensors, [0, a.shape[0]], [0, c.shape[0]])), 1);
+    });
+  }
+  const rowTiles = tiles(a.shape[0], tileSize);
+  const colTiles = tiles(c.shape[0], tileSize);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a2, c2, s, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.GradSaveFunc];
+    const lse = tf.concat(
+      rowTiles.map((rows) =>
+        tf.tidy(() => {
+          const aI = tf.slice(a2, rows[0], rows[1]);
+          let max: tf.Tensor1D | undefined;
+          let sum: tf.Tensor1D | undefined;
+          for (const cols of colTiles) {
+            [max, sum] = tf.tidy(() => {
+              const logits = applyMask(
+                tf.mul(tf.matMul(aI, tf.slice(c2, cols[0], cols[1]), false, true), s),
+                excluded(rules.tensors, rows, cols),
+              );
+              const tileMax = tf.max(logits, 1);
+              const newMax = max === undefined ? tileMax : tf.maximum(max, tileMax);
+              const tileSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(newMax, 1))), 1);
+              const newSum = sum === undefined ? tileSum : tf.add(tf.mul(sum, tf.exp(tf.sub(max as tf.Tensor1D, newMax))), tileSum);
+              return [newMax, newSum] as [tf.Tensor1D, tf.Tensor1D];
+            });
+          }
+          return tf.add(max as tf.Tensor1D, tf.log(sum as tf.Tensor1D));
+        }),
+      ),
+    ) as tf.Tensor1D;
+    save([a2, c2, s, lse, ...rules.tensors]);
+    return {
+      value: lse,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [as, cs, ss, lses] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
+        const ruleTensors = saved.slice(4);
+        // d lse_i / d logit_ij = softmax_ij: the gradient of block (I, J) is G = dy_I ⊙ P_IJ.
+        return blockwiseGradients(as, cs, ss, rowTiles, colTiles, (rows, cols, raw) =>
+          tf.mul(
+            tf.exp(
+              tf.sub(applyMask(tf.mul(raw, ss), excluded(ruleTensors, rows, cols)), tf.expandDims(tf.slice(lses, rows[0], rows[1]), 1)),
+            ),
+            tf.expandDims(tf.slice(dy as tf.Tensor1D, rows[0], rows[1]), 1),
+          ),
+        );
+      },
+    };
+  });
+  return f(a, c, scale) as tf.Tensor1D;
+}
+
+/**
+ * Each anchor's mean logit over its positives — the pairs of `positives` that the mask does not
+ * exclude — and their count: `mean_i = Σ_{j∈P(i)} s·a_i·c_j / max(|P(i)|, 1)` (0 without a
+ * positive). Untiled or tiled as maskedLogSumExp; the counts get no gradient.
+ */
+export function maskedMeanLogit(
+  a: tf.Tensor2D,
+  c: tf.Tensor2D,
+  scale: tf.Scalar,
+  positives: PairRule,
+  mask: PairMask,
+  tileSize?: number,
+): { mean: tf.Tensor1D; count: tf.Tensor1D } {
+  const rules = flatten([positives, ...mask.exclude, mask.keep]);
+  const matched = (saved: readonly tf.Tensor[], rows: Tile, cols: Tile): tf.Tensor2D => {
+    const [match, ...rest] = rules.blocks(saved, rows, cols) as [tf.Tensor2D, ...(tf.Tensor2D | undefined)[]];
+    const out = excludedBlock(rest.slice(0, -1), rest.at(-1));
+    return tf.cast(out === undefined ? match : tf.logicalAnd<tf.Tensor2D>(match, tf.logicalNot(out)), 'float32');
+  };
+  if (tileSize === undefined) {
+    return tf.tidy(() => {
+      const m = matched(rules.tensors, [0, a.shape[0]], [0, c.shape[0]]);
+      const count = tf.sum(m, 1) as tf.Tensor1D;
+      const logits = tf.mul(tf.matMul(a, c, false, true), scale);
+      return { mean: tf.div(tf.sum(tf.mul(m, logits), 1), tf.maximum(count, 1)) as tf.Tensor1D, count };
+    });
+  }
+  const rowTiles = tiles(a.shape[0], tileSize);
+  const colTiles = tiles(c.shape[0], tileSize);
+  // Row sums over column tiles, one block alive at a time.
+  const rowSums = (block: (rows: Tile, cols: Tile) => tf.Tensor1D): tf.Tensor1D => {
+    const parts = rowTiles.map((rows) => {
+      let total = tf.zeros([rows[1]]) as tf.Tensor1D;
+      for (const cols of colTiles) {
+        const next = tf.tidy(() => tf.add(total, block(rows, cols))) as tf.Tensor1D;
+        total.dispose();
+        total = next;
+      }
+      return total;
+    });
+    const out = tf.concat(parts) as tf.Tensor1D;
+    tf.dispose(parts);
+    return out;
+  };
+  // One output, [R, 2] = [mean, count]: work outside a custom gradient would be recorded on the
+  // tape, which keeps every block it saw until the backward pass (O(R·N) memory).
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a2, c2, s, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.GradSaveFunc];
+    const count = rowSums((rows, cols) => tf.sum(matched(rules.tensors, rows, cols), 1));
+    const sums = rowSums((rows, cols) => {
+      const raw = tf.matMul(tf.slice(a2, rows[0], rows[1]), tf.slice(c2, cols[0], cols[1]), false, true);
+      return tf.sum(tf.mul(matched(rules.tensors, rows, cols), raw), 1);
+    });
+    const divisor = tf.maximum(count, 1) as tf.Tensor1D;
+    const value = tf.tidy(() => tf.stack([tf.div(tf.mul(sums, s), divisor), count], 1)) as tf.Tensor2D;
+    save([a2, c2, s, divisor, ...rules.tensors]);
+    tf.dispose([sums, count, divisor]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [as, cs, ss, div] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
+        const ruleTensors = saved.slice(4);
+        const rowWeight = tf.tidy(() => tf.div(tf.reshape(tf.slice(dy, [0, 0], [-1, 1]), [-1]), div)) as tf.Tensor1D; // counts: no gradient
+        const out = blockwiseGradients(as, cs, ss, rowTiles, colTiles, (rows, cols) =>
+          tf.mul(matched(ruleTensors, rows, cols), tf.expandDims(tf.slice(rowWeight, rows[0], rows[1]), 1)),
+        );
+        rowWeight.dispose();
+        return out;
+      },
+    };
+  });
+  return tf.tidy(() => {
+    const both = f(a, c, scale) as tf.Tensor2D;
+    return {
+      mean: tf.reshape(tf.slice(both, [0, 0], [-1, 1]), [-1]) as tf.Tensor1D,
+      count: tf.reshape(tf.slice(both, [0, 1], [-1, 1]), [-1]) as tf.Tensor1D,
+    };
+  });
+}
+
+/**
+ * The gradients of `Σ_ij G_ij · s·a_i·c_j` for a, c and s, block by block, where `weights(rows,
+ * cols, raw)` gives the block G_IJ from the raw scores a_I·c_Jᵀ: dA_I = s Σ_J G_IJ·c_J,
+ * dC_J = s Σ_I G_IJᵀ·a_I, ds = Σ G ⊙ raw. Holds one block at a time and the [R, k] / [N, k] sums.
+ */
+function blockwiseGradients(
+  a: tf.Tensor2D,
+  c: tf.Tensor2D,
+  s: tf.Scalar,
+  rowTiles: Tile[],
+  colTiles: Tile[],
+  weights: (rows: Tile, cols: Tile, raw: tf.Tensor2D) => tf.Tensor2D,
+): tf.Tensor[] {
+  const cTiles = colTiles.map(([begin, size]) => tf.slice(c, begin, size));
+  const dc = colTiles.map(([, size]) => tf.zeros([size, c.shape[1]]) as tf.Tensor2D);
+  let ds: tf.Scalar = tf.scalar(0);
+  const da = rowTiles.map((rows) => {
+    const aI = tf.slice(a, rows[0], rows[1]);
+    let daI = tf.zeros([rows[1], a.shape[1]]) as tf.Tensor2D;
+    colTiles.forEach((cols, j) => {
+      const next = tf.tidy(() => {
+        const cJ = cTiles[j] as tf.Tensor2D;
+        const raw = tf.matMul<tf.Tensor2D>(aI, cJ, false, true);
+        const g = weights(rows, cols, raw);
+        return [
+          tf.add(daI, tf.matMul(g, cJ)),
+          tf.add(dc[j] as tf.Tensor2D, tf.matMul(g, aI, true, false)),
+          tf.add(ds, tf.sum(tf.mul(g, raw))),
+        ] as [tf.Tensor2D, tf.Tensor2D, tf.Scalar];
+      });
+      tf.dispose([daI, dc[j] as tf.Tensor2D, ds]);
+      [daI, dc[j], ds] = next;
+    });
+    aI.dispose();
+    return daI;
+  });
+  tf.dispose(cTiles);
+  const out = tf.tidy(() => [tf.mul(tf.concat(da, 0), s), tf.mul(tf.concat(dc, 0), s), tf.reshape(ds, [])]);
+  tf.dispose([...da, ...dc, ds]);
+  return out;
+}
