@@ -73,6 +73,27 @@ export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, Los
       1,
     ],
     ['distillation from fixed teacher scores', pair((q, d) => distillation(q, d, teacherScores(B, B), { temperature: 0.3 })), 1],
+    ['tiled ntXent', pair((a, b) => ntXent(a, b, { temperature: 0.5, tileSize: 3 })), 1],
+    ['tiled dcl', pair((a, b) => dcl(a, b, { temperature: 0.5, tileSize: 3 })), 1],
+    ['tiled dclw', pair((a, b) => dclw(a, b, { temperature: 0.5, tileSize: 7 })), 1],
+    [
+      'tiled supCon, labels through extra',
+      pair((a, b, extra) => supCon(tf.concat([a, b]), [...(extra ?? []), ...(extra ?? [])], { temperature: 0.5, tileSize: 6 })),
+      1,
+    ],
+    [
+      "infoNCE with GTE's four directions, false-negative ids (labels through extra) and a hard negative, tiled",
+      pair((q, d, extra) =>
+        infoNCE(q, d, {
+          temperature: 0.3,
+          hardNegatives: 1,
+          directions: ['qd', 'qq', 'dq', 'dd'],
+          ids: { queries: extra ?? [], documents: (extra ?? []).flatMap((id) => [id, -1 - id]) },
+          tileSize: 4,
+        }),
+      ),
+      2,
+    ],
     [
       'tiled sigmoidLoss (SigLIP) with a learnable logit scale',
       pair((q, d) => sigmoidLoss(q, d, { logitScale: logitScale as tf.Scalar, bias: -2, tileSize: 3 })),

@@ -1,5 +1,6 @@
 export { LossError, type LossErrorCode } from './errors.js';
 export { infoNCE, type InfoNCEOptions } from './info-nce.js';
+export type { Direction, Guide, PairIds } from './masked-info-nce.js';
 export { symmetricInfoNCE, MAX_LOGIT_SCALE, type SymmetricInfoNCEOptions } from './symmetric-info-nce.js';
 export { contrastiveCrossEntropy, tiledContrastiveCrossEntropy } from './contrastive-ce.js';
 export { ntXent, type NTXentOptions } from './nt-xent.js';
