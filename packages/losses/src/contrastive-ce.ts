@@ -50,16 +50,15 @@ export function tiledContrastiveCrossEntropy(q: tf.Tensor2D, d: tf.Tensor2D, sca
   const colTiles = tiles(d.shape[0], tileSize);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [q2, d2, s, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.GradSaveFunc];
-    const dParts = colTiles.map(([begin, size]) => tf.slice(d2, begin, size));
     const lse = tf.concat(
       rowTiles.map(([begin, size]) =>
         tf.tidy(() => {
           const qI = tf.slice(q2, begin, size);
           let max: tf.Tensor1D | undefined;
           let sum: tf.Tensor1D | undefined;
-          for (const dJ of dParts) {
+          for (const [colBegin, colSize] of colTiles) {
             [max, sum] = tf.tidy(() => {
-              const logits = tf.mul(tf.matMul(qI, dJ, false, true), s);
+              const logits = tf.mul(tf.matMul(qI, tf.slice(d2, colBegin, colSize), false, true), s);
               const tileMax = tf.max(logits, 1);
               const newMax = max === undefined ? tileMax : tf.maximum(max, tileMax);
               const tileSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(newMax, 1))), 1);
@@ -71,23 +70,26 @@ export function tiledContrastiveCrossEntropy(q: tf.Tensor2D, d: tf.Tensor2D, sca
         }),
       ),
     ) as tf.Tensor1D;
-    tf.dispose(dParts);
     save([q2, d2, s, lse]);
     const value = tf.tidy(() => tf.mean(tf.sub(lse, tf.mul(tf.sum(tf.mul(q2, groupHeads(d2, group)), 1), s))));
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        // Memory: the [N, k] sums for d, the finished [B, k] tiles for q and one block — each tile is
+        // finished (positive subtracted, scaled) as soon as it is complete, so that no [B, k] or
+        // [N, k] intermediate outlives its use.
         const [qs, ds, ss, lses] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
-        const weight = tf.div(dy, qs.shape[0]); // d(mean)/d(row) · upstream
-        const dTiles = colTiles.map(([begin, size]) => tf.slice(ds, begin, size));
+        const weight = tf.div(dy, qs.shape[0]) as tf.Scalar; // d(mean)/d(row) · upstream
+        const sw = tf.mul(ss, weight) as tf.Scalar;
         const dd = colTiles.map(([, size]) => tf.zeros([size, ds.shape[1]]) as tf.Tensor2D);
         let dScale: tf.Scalar = tf.scalar(0);
-        const dq = rowTiles.map(([begin, size]) => {
+        const gradQ = rowTiles.map(([begin, size]) => {
           const qI = tf.slice(qs, begin, size);
           const lseI = tf.expandDims(tf.slice(lses, begin, size), 1);
           let dqI = tf.zeros([size, qs.shape[1]]) as tf.Tensor2D;
-          dTiles.forEach((dJ, j) => {
+          colTiles.forEach(([colBegin, colSize], j) => {
             const [nextDq, nextDd, nextScale] = tf.tidy(() => {
+              const dJ = tf.slice(ds, colBegin, colSize);
               const raw = tf.matMul(qI, dJ, false, true);
               const p = tf.exp(tf.sub(tf.mul(raw, ss), lseI)); // softmax probabilities of this block
               return [
@@ -101,19 +103,30 @@ export function tiledContrastiveCrossEntropy(q: tf.Tensor2D, d: tf.Tensor2D, sca
             dd[j] = nextDd;
             dScale = nextScale;
           });
-          tf.dispose([qI, lseI]);
-          return dqI;
+          // dL/dq_I = s·w·(Σ_J P_IJ·d_J − d_pos(I)); dL/ds collects −q_I·d_pos(I).
+          const [finished, nextScale] = tf.tidy(() => {
+            const heads = groupHeads(tf.slice(ds, begin * group, size * group), group);
+            return [tf.mul(tf.sub(dqI, heads), sw), tf.sub(dScale, tf.sum(tf.mul(qI, heads)))] as [tf.Tensor2D, tf.Scalar];
+          });
+          tf.dispose([qI, lseI, dqI, dScale]);
+          dScale = nextScale;
+          return finished;
         });
-        tf.dispose(dTiles);
-        return tf.tidy(() => {
-          const heads = groupHeads(ds, group);
-          const sw = tf.mul(ss, weight);
-          const gradQ = tf.mul(tf.sub(tf.concat(dq, 0), heads), sw);
-          const gradD = tf.mul(tf.sub(tf.concat(dd, 0), spreadToGroupHeads(qs, group)), sw);
-          const gradScale = tf.mul(tf.sub(dScale, tf.sum(tf.mul(qs, heads))), weight);
-          tf.dispose([...dq, ...dd, dScale]);
-          return [gradQ, gradD, gradScale];
+        const outQ = tf.concat(gradQ, 0);
+        tf.dispose(gradQ);
+        // dL/dd_J = s·w·(Σ_I P_IJᵀ·q_I − q at d's positive rows).
+        const spread = group === 1 ? qs : spreadToGroupHeads(qs, group);
+        const gradD = colTiles.map(([begin, size], j) => {
+          const finished = tf.tidy(() => tf.mul(tf.sub(dd[j] as tf.Tensor2D, tf.slice(spread, begin, size)), sw));
+          (dd[j] as tf.Tensor2D).dispose();
+          return finished;
         });
+        if (spread !== qs) spread.dispose();
+        const outD = tf.concat(gradD, 0);
+        tf.dispose(gradD);
+        const outScale = tf.mul(dScale, weight);
+        tf.dispose([dScale, weight, sw]);
+        return [outQ, outD, outScale];
       },
     };
   });

@@ -239,7 +239,6 @@ function blockwiseGradients(
   colTiles: Tile[],
   weights: (rows: Tile, cols: Tile, raw: tf.Tensor2D) => tf.Tensor2D,
 ): tf.Tensor[] {
-  const cTiles = colTiles.map(([begin, size]) => tf.slice(c, begin, size));
   const dc = colTiles.map(([, size]) => tf.zeros([size, c.shape[1]]) as tf.Tensor2D);
   let ds: tf.Scalar = tf.scalar(0);
   const da = rowTiles.map((rows) => {
@@ -247,7 +246,7 @@ function blockwiseGradients(
     let daI = tf.zeros([rows[1], a.shape[1]]) as tf.Tensor2D;
     colTiles.forEach((cols, j) => {
       const next = tf.tidy(() => {
-        const cJ = cTiles[j] as tf.Tensor2D;
+        const cJ = tf.slice(c, cols[0], cols[1]);
         const raw = tf.matMul<tf.Tensor2D>(aI, cJ, false, true);
         const g = weights(rows, cols, raw);
         return [
@@ -260,10 +259,20 @@ function blockwiseGradients(
       [daI, dc[j], ds] = next;
     });
     aI.dispose();
-    return daI;
+    const finished = tf.mul(daI, s); // each tile finished when complete: no [R, k] intermediate outlives its use
+    daI.dispose();
+    return finished;
   });
-  tf.dispose(cTiles);
-  const out = tf.tidy(() => [tf.mul(tf.concat(da, 0), s), tf.mul(tf.concat(dc, 0), s), tf.reshape(ds, [])]);
-  tf.dispose([...da, ...dc, ds]);
-  return out;
+  const outA = tf.concat(da, 0);
+  tf.dispose(da);
+  const finishedC = dc.map((t) => {
+    const finished = tf.mul(t, s);
+    t.dispose();
+    return finished;
+  });
+  const outC = tf.concat(finishedC, 0);
+  tf.dispose(finishedC);
+  const outS = tf.reshape(ds, []);
+  ds.dispose();
+  return [outA, outC, outS];
 }
