@@ -1,26 +1,26 @@
 /**
  * The benchmark suite: the speed/memory trade-off of GradCache against the full-batch step and naive
  * accumulation, for three workloads (MLP towers, a CNN pair, Transformer text towers) across chunk
- * sizes; how a cached step scales with the batch size; the loss phase tiled and untiled up to
- * B = 65,536; and a Transformer step against its matMul FLOPs. Writes docs/benchmarks/ (JSON, a
+ * sizes; how a cached step scales with the batch size; and a Transformer step against its matMul
+ * FLOPs. (The loss phase alone, tiled and untiled up to B = 65,536: `pnpm bench:loss`.) Writes docs/benchmarks/ (JSON, a
  * markdown report, SVG plots). Each section runs in its own process — the wasm heap only grows, and
  * one section's high-water mark would squeeze the next. Run: pnpm bench   (BENCH_QUICK=1: fewer
- * rounds and sizes; `suite.ts <section>` reruns one — mlp, cnn, text, scaling, flops, loss — and
+ * rounds and sizes; `suite.ts <section>` reruns one — mlp, cnn, text, scaling, flops — and
  * `suite.ts report` rebuilds the report from the sections' last parts in docs/benchmarks/.parts)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { benchmarkCharts, lineChart } from '@gradcache/cli';
-import { GradCache, measureMemorySync, type Encoder } from '@gradcache/core';
+import { benchmarkCharts } from '@gradcache/cli';
+import { GradCache, type Encoder } from '@gradcache/core';
 import { convEncoder, mlpEncoder, textEncoder } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';
 import { benchmark, type BenchmarkRow, benchmarkTable } from '@gradcache/trainer';
 import { formatGenerated, setUpWasm } from './setup.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
-const SECTIONS = ['mlp', 'cnn', 'text', 'scaling', 'flops', 'loss'] as const;
+const SECTIONS = ['mlp', 'cnn', 'text', 'scaling', 'flops'] as const;
 const section = process.argv[2];
 const parts = new URL('../../docs/benchmarks/.parts/', import.meta.url);
 
@@ -250,70 +250,6 @@ if (section === 'flops') {
   target('Text towers: B = 256 step ÷ its matMul FLOPs at measured throughput', stepMs / ideal, 3);
   json = { flops, gflops, stepMs, ideal };
   tf.dispose([x, y, inputs]);
-}
-
-// 4. The loss phase, tiled and untiled — last: a refused allocation leaves the wasm heap grown to its limit.
-if (section === 'loss') {
-  const WIDTH = 128;
-  const max = QUICK ? 8192 : 65_536;
-  const points: { x: number; y: number; series: string }[] = [];
-  const lines = ['| B | tiled (2048) peak | tiled time | untiled peak | untiled time |', '|---|---|---|---|---|'];
-  console.log('loss phase');
-  const run = (batch: number, tileSize?: number): [number, number] | null => {
-    const q = tf.randomNormal([batch, WIDTH], 0, 1 / Math.sqrt(WIDTH), 'float32', 1) as tf.Tensor2D;
-    const d = tf.randomNormal([batch, WIDTH], 0, 1 / Math.sqrt(WIDTH), 'float32', 2) as tf.Tensor2D;
-    const options = tileSize === undefined ? { temperature: 0.05 } : { temperature: 0.05, tileSize };
-    const start = performance.now();
-    try {
-      const { peakBytes } = measureMemorySync(() => {
-        const { value, grads } = tf.valueAndGrads((a, b) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, options))([q, d]);
-        value.dataSync();
-        tf.dispose([value, grads]);
-      });
-      return [peakBytes, performance.now() - start];
-    } catch (error) {
-      console.log(`  B=${batch} ${tileSize === undefined ? 'untiled' : 'tiled'}: ${(error as Error).message.slice(0, 90)}…`);
-      return null; // the wasm heap guard refused it: it does not fit
-    } finally {
-      tf.dispose([q, d]);
-    }
-  };
-  const sizes: number[] = [];
-  for (let batch = 1024; batch <= max; batch *= 2) sizes.push(batch);
-  // Tiled first, every size; then untiled up to 8192 (its B×B logits and their gradients: 1.5 GiB
-  // there): an untiled attempt the guard refuses leaves the heap grown and fragmented.
-  const tiled = sizes.map((batch) => run(batch, 2048));
-  let untiledFits = true;
-  const untiled = sizes.map((batch) => {
-    if (batch > 8192 || !untiledFits) return undefined;
-    const r = run(batch);
-    untiledFits = r !== null;
-    return r;
-  });
-  const cell = (r: [number, number] | null | undefined) =>
-    r === undefined
-      ? 'not tried | —'
-      : r === null
-        ? 'refused by the heap guard | —'
-        : `${(r[0] / 2 ** 20).toFixed(0)} MiB | ${(r[1] / 1000).toFixed(2)} s`;
-  sizes.forEach((batch, k) => {
-    const [t, u] = [tiled[k], untiled[k]];
-    if (t !== null && t !== undefined) points.push({ x: batch, y: t[0] / 2 ** 20, series: 'tiled (tile 2048)' });
-    if (u !== null && u !== undefined) points.push({ x: batch, y: u[0] / 2 ** 20, series: 'untiled' });
-    lines.push(`| ${batch} | ${cell(t)} | ${cell(u)} |`);
-    console.log(`  ${lines.at(-1)}`);
-  });
-  writeFileSync(
-    new URL('loss-memory.svg', out),
-    await lineChart(points, {
-      title: 'InfoNCE loss phase (loss + rep gradients), d = 128',
-      xTitle: 'batch size',
-      yTitle: 'peak MiB',
-      logY: true,
-    }),
-  );
-  report.push(`## The loss phase: InfoNCE tiled and untiled, d = ${WIDTH}`, '', ...lines, '', '![loss memory](loss-memory.svg)', '');
-  json = points;
 }
 
 const part: Part = { backend, report, targets, json };

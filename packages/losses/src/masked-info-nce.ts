@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { groupHeads } from './contrastive-ce.js';
-import { guideAbove, indexKeys, maskedLogSumExp, sameKey, type PairRule } from './masked-softmax.js';
+import { concatKeys, guideAbove, indexKeys, maskedLogSumExp, sameKey, type Keys, type PairRule } from './masked-softmax.js';
 
 /**
  * The similarities in each query's softmax: `qd` query → every document (always), `qq` query →
@@ -26,7 +26,7 @@ export interface Guide {
 /** One block of candidates: reps, their position in the anchor's candidate list, ids, guide reps. */
 interface Segment {
   reps: tf.Tensor2D;
-  ids: tf.Tensor1D | undefined;
+  ids: Keys | undefined;
   guide: tf.Tensor2D | undefined;
 }
 
@@ -34,8 +34,8 @@ interface Segment {
 function anchorLogSumExp(
   anchors: Segment,
   segments: Segment[],
-  leaveOut: tf.Tensor1D[],
-  keep: tf.Tensor1D | undefined,
+  leaveOut: Keys[],
+  keep: Keys | undefined,
   threshold: tf.Tensor1D | undefined,
   scale: tf.Scalar,
   tileSize: number | undefined,
@@ -43,7 +43,7 @@ function anchorLogSumExp(
   const candidates = segments.length === 1 ? (segments[0] as Segment).reps : tf.concat(segments.map((s) => s.reps));
   const index = indexKeys(candidates.shape[0]);
   const exclude: PairRule[] = leaveOut.map((k) => sameKey(k, index));
-  if (anchors.ids) exclude.push(sameKey(anchors.ids, tf.concat(segments.map((s) => s.ids as tf.Tensor1D))));
+  if (anchors.ids) exclude.push(sameKey(anchors.ids, concatKeys(segments.map((s) => s.ids as Keys))));
   if (anchors.guide && threshold)
     exclude.push(guideAbove(anchors.guide, tf.concat(segments.map((s) => s.guide as tf.Tensor2D)), threshold));
   return maskedLogSumExp(anchors.reps, candidates, scale, keep ? { exclude, keep: sameKey(keep, index) } : { exclude }, tileSize);
@@ -69,19 +69,22 @@ export function maskedInfoNCE(
   return tf.tidy(() => {
     const b = q.shape[0];
     const n = d.shape[0];
-    const asKeys = (x: readonly number[] | tf.Tensor1D) =>
-      x instanceof tf.Tensor ? tf.cast(x, 'float32') : tf.tensor1d(x as number[], 'float32');
-    const [qIds, dIds] = ids ? [asKeys(ids.queries), asKeys(ids.documents)] : [undefined, undefined];
+    const [qIds, dIds] = ids ? [ids.queries, ids.documents] : [undefined, undefined];
     const heads = groupHeads(d, group); // each query's positive document
     const queries: Segment = { reps: q, ids: qIds, guide: guide?.queries };
     const documents: Segment = { reps: d, ids: dIds, guide: guide?.documents };
     const positives: Segment = {
       reps: heads,
-      ids: dIds && (tf.reshape(groupHeads(tf.reshape(dIds, [n, 1]), group), [b]) as tf.Tensor1D),
+      ids:
+        dIds === undefined
+          ? undefined
+          : dIds instanceof tf.Tensor
+            ? (tf.reshape(groupHeads(tf.reshape(dIds, [n, 1]), group), [b]) as tf.Tensor1D)
+            : indexKeys(b, 0, group).map((j) => dIds[j] as number),
       guide: guide && groupHeads(guide.documents, group),
     };
-    const threshold = guide && tf.sub(tf.sum(tf.mul(guide.queries, positives.guide as tf.Tensor2D), 1), guide.margin ?? 0);
-    const positiveIndex = tf.mul(indexKeys(b), group) as tf.Tensor1D; // of the query's positive among the documents
+    const threshold = guide && tf.sub<tf.Tensor1D>(tf.sum(tf.mul(guide.queries, positives.guide as tf.Tensor2D), 1), guide.margin ?? 0);
+    const positiveIndex = indexKeys(b, 0, group); // of the query's positive among the documents
     // Query anchors: candidates [d; q] (q only with qq), leaving out itself at n + i; the positive is kept.
     const withQueries = directions.includes('qq');
     let lse = anchorLogSumExp(
@@ -89,7 +92,7 @@ export function maskedInfoNCE(
       withQueries ? [documents, queries] : [documents],
       withQueries ? [indexKeys(b, n)] : [],
       positiveIndex,
-      threshold as tf.Tensor1D | undefined,
+      threshold,
       scale,
       tileSize,
     );
@@ -99,8 +102,8 @@ export function maskedInfoNCE(
     if (segments.length > 0) {
       const leaveOut = [];
       if (directions.includes('dq')) leaveOut.push(indexKeys(b));
-      if (directions.includes('dd')) leaveOut.push(tf.add(positiveIndex, directions.includes('dq') ? b : 0) as tf.Tensor1D);
-      const lseD = anchorLogSumExp(positives, segments, leaveOut, undefined, threshold as tf.Tensor1D | undefined, scale, tileSize);
+      if (directions.includes('dd')) leaveOut.push(positiveIndex.map((j) => j + (directions.includes('dq') ? b : 0)));
+      const lseD = anchorLogSumExp(positives, segments, leaveOut, undefined, threshold, scale, tileSize);
       const max = tf.maximum(lse, lseD);
       lse = tf.add(max, tf.log(tf.add(tf.exp(tf.sub(lse, max)), tf.exp(tf.sub(lseD, max)))));
     }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectClose, expectNoLeaks, useBackend } from '@gradcache/testing';
-import { guideAbove, indexKeys, maskedLogSumExp, maskedMeanLogit, sameKey, type PairMask } from './masked-softmax.js';
+import { guideAbove, indexKeys, maskedLogSumExp, maskedMeanLogit, sameKey, type Keys, type PairMask } from './masked-softmax.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -46,21 +46,23 @@ describe('maskedLogSumExp and maskedMeanLogit', () => {
       keyRange: fc.integer({ min: 2, max: 5 }),
       withKeep: fc.boolean(),
       shared: fc.boolean(),
+      arrays: fc.boolean(),
       seed: fc.integer({ min: 1, max: 10_000 }),
     });
     fc.assert(
-      fc.property(arb, ({ rows, cols, width, tileSize, keyRange, withKeep, shared, seed }) => {
+      fc.property(arb, ({ rows, cols, width, tileSize, keyRange, withKeep, shared, arrays, seed }) => {
         const n = shared ? rows : cols; // shared: the anchors are the candidates (NT-Xent), and a = c
         const a = tf.randomNormal([rows, width], 0, 1, 'float32', seed) as tf.Tensor2D;
         const c = shared ? a : (tf.randomNormal([n, width], 0, 1, 'float32', seed + 1) as tf.Tensor2D);
         const s = tf.scalar(1.7);
         const keys = (count: number, salt: number) => Array.from({ length: count }, (_, i) => (i * 7 + seed * salt) % keyRange);
-        const random = (count: number, salt: number) => tf.tensor1d(keys(count, salt), 'int32');
+        // Keys as numbers (blocks without a match are skipped) or as tensors (every block is computed).
+        const asKeys = (k: number[]) => (arrays ? k : tf.tensor1d(k, 'int32'));
         // Candidate 0 always stays (key −1 matches no anchor): every anchor keeps at least one candidate.
-        const [ak, ck, al, cl] = [random(rows, 3), tf.tensor1d([-1, ...keys(n, 5).slice(1)], 'int32'), random(rows, 11), random(n, 13)];
+        const [ak, ck, al, cl] = [keys(rows, 3), [-1, ...keys(n, 5).slice(1)], keys(rows, 11), keys(n, 13)].map(asKeys) as Keys[];
         const self = sameKey(indexKeys(rows, 1), indexKeys(n));
-        const mask: PairMask = withKeep ? { exclude: [sameKey(ak, ck), self], keep: sameKey(al, cl) } : { exclude: [self] };
-        const labels = sameKey(al, cl);
+        const [ids, kept, labels] = [sameKey(ak as Keys, ck as Keys), sameKey(al as Keys, cl as Keys), sameKey(al as Keys, cl as Keys)];
+        const mask: PairMask = withKeep ? { exclude: [ids, self], keep: kept } : { exclude: [self] };
         const run = (tileSize?: number) =>
           tf.valueAndGrads((x, y, t) => {
             const lse = maskedLogSumExp(x as tf.Tensor2D, shared ? (x as tf.Tensor2D) : (y as tf.Tensor2D), t as tf.Scalar, mask, tileSize);
@@ -86,7 +88,7 @@ describe('maskedLogSumExp and maskedMeanLogit', () => {
             tf.dispose([plain, tiled]);
           }
         }, 'maskedLogSumExp and maskedMeanLogit');
-        tf.dispose([a, c, s, ak, ck, al, cl, ...self.tensors, ...labels.tensors]);
+        tf.dispose([a, c, s, ...[self, ids, kept, labels].flatMap((r) => r.tensors)]);
       }),
       { numRuns: 80, ...fcSeed },
     );

@@ -13,6 +13,8 @@ export interface PairRule {
   readonly tensors: readonly tf.Tensor[];
   /** The rule's pairs among anchors `rows` × candidates `cols`: a bool [rows.size, cols.size] tensor. */
   block(tensors: readonly tf.Tensor[], rows: Tile, cols: Tile): tf.Tensor2D;
+  /** False when the block surely holds none of the rule's pairs (known on the CPU): the kernels skip it. */
+  mayMatch?(rows: Tile, cols: Tile): boolean;
 }
 
 /** Which candidates each anchor leaves out: pairs of any `exclude` rule, unless they are `keep`'s. */
@@ -21,12 +23,54 @@ export interface PairMask {
   readonly keep?: PairRule;
 }
 
+/** Keys of anchors or candidates: numbers (known on the CPU, so blocks without a match are skipped) or a tensor. */
+export type Keys = readonly number[] | tf.Tensor1D;
+
+/** Numbers as a tensor that compares them exactly: int32 when they are 32-bit integers, else float32. */
+export function keysTensor(keys: Keys): tf.Tensor1D {
+  if (keys instanceof tf.Tensor) return keys;
+  const integers = keys.every((k) => Number.isInteger(k) && Math.abs(k) < 2 ** 31);
+  return tf.tensor1d(keys as number[], integers ? 'int32' : 'float32');
+}
+
+/** Keys one after the other: numbers while all are numbers, else one tensor (float32 if the dtypes differ). */
+export function concatKeys(parts: readonly Keys[]): Keys {
+  if (parts.every((p) => !(p instanceof tf.Tensor))) return (parts as (readonly number[])[]).flat();
+  const tensors = parts.map(keysTensor);
+  const same = tensors.every((t) => t.dtype === tensors[0]?.dtype);
+  return tf.concat(same ? tensors : tensors.map((t) => tf.cast(t, 'float32')));
+}
+
+/** Per tile, the set of its keys (for mayMatch). */
+function tileSets(keys: readonly number[]): (tile: Tile) => Set<number> {
+  const cache = new Map<string, Set<number>>();
+  return ([begin, size]) => {
+    const id = `${begin}:${size}`;
+    let set = cache.get(id);
+    if (set === undefined) cache.set(id, (set = new Set(keys.slice(begin, begin + size))));
+    return set;
+  };
+}
+
 /** The pairs where `anchorKeys[i] === candidateKeys[j]`: self-similarity, a positive's index, a shared id or label. */
-export function sameKey(anchorKeys: tf.Tensor1D, candidateKeys: tf.Tensor1D): PairRule {
+export function sameKey(anchorKeys: Keys, candidateKeys: Keys): PairRule {
+  const [a, c] = [keysTensor(anchorKeys), keysTensor(candidateKeys)];
+  const [ca, cc] = a.dtype === c.dtype ? [a, c] : [tf.cast(a, 'float32'), tf.cast(c, 'float32')];
+  const rule: PairRule = {
+    tensors: [ca, cc],
+    block: ([x, y], [rowBegin, rows], [colBegin, cols]) =>
+      tf.equal(tf.expandDims(tf.slice(x as tf.Tensor1D, rowBegin, rows), 1), tf.expandDims(tf.slice(y as tf.Tensor1D, colBegin, cols), 0)),
+  };
+  if (anchorKeys instanceof tf.Tensor || candidateKeys instanceof tf.Tensor) return rule;
+  const [rowSet, colSet] = [tileSets(anchorKeys), tileSets(candidateKeys)];
   return {
-    tensors: [anchorKeys, candidateKeys],
-    block: ([a, c], [rowBegin, rows], [colBegin, cols]) =>
-      tf.equal(tf.expandDims(tf.slice(a as tf.Tensor1D, rowBegin, rows), 1), tf.expandDims(tf.slice(c as tf.Tensor1D, colBegin, cols), 0)),
+    ...rule,
+    mayMatch: (rows, cols) => {
+      const [x, y] = [rowSet(rows), colSet(cols)];
+      const [small, large] = x.size < y.size ? [x, y] : [y, x];
+      for (const k of small) if (large.has(k)) return true;
+      return false;
+    },
   };
 }
 
@@ -42,9 +86,9 @@ export function guideAbove(anchorGuide: tf.Tensor2D, candidateGuide: tf.Tensor2D
   };
 }
 
-/** Integer keys 0 … n−1, shifted by `offset`: the row indices of a tensor within a list of candidates. */
-export function indexKeys(n: number, offset = 0): tf.Tensor1D {
-  return tf.range(offset, offset + n, 1, 'int32');
+/** Integer keys offset … offset + n − 1 (step `step`): the row indices of a tensor within a list of candidates. */
+export function indexKeys(n: number, offset = 0, step = 1): number[] {
+  return Array.from({ length: n }, (_, i) => offset + i * step);
 }
 
 /** A mask's rules with their tensors in one flat list (what a kernel saves) and a way back from a saved copy. */
@@ -61,7 +105,11 @@ function flatten(rules: readonly (PairRule | undefined)[]): {
   return {
     tensors,
     blocks: (saved, rows, cols) =>
-      rules.map((rule, k) => rule?.block(saved.slice(offsets[k], (offsets[k] as number) + rule.tensors.length), rows, cols)),
+      rules.map((rule, k) =>
+        rule === undefined || rule.mayMatch?.(rows, cols) === false
+          ? undefined
+          : rule.block(saved.slice(offsets[k], (offsets[k] as number) + rule.tensors.length), rows, cols),
+      ),
   };
 }
 
@@ -161,7 +209,8 @@ export function maskedMeanLogit(
 ): { mean: tf.Tensor1D; count: tf.Tensor1D } {
   const rules = flatten([positives, ...mask.exclude, mask.keep]);
   const matched = (saved: readonly tf.Tensor[], rows: Tile, cols: Tile): tf.Tensor2D => {
-    const [match, ...rest] = rules.blocks(saved, rows, cols) as [tf.Tensor2D, ...(tf.Tensor2D | undefined)[]];
+    const [match, ...rest] = rules.blocks(saved, rows, cols);
+    if (match === undefined) return tf.zeros([rows[1], cols[1]]); // no positive here
     const out = excludedBlock(rest.slice(0, -1), rest.at(-1));
     return tf.cast(out === undefined ? match : tf.logicalAnd<tf.Tensor2D>(match, tf.logicalNot(out)), 'float32');
   };
@@ -180,6 +229,7 @@ export function maskedMeanLogit(
     const parts = rowTiles.map((rows) => {
       let total = tf.zeros([rows[1]]) as tf.Tensor1D;
       for (const cols of colTiles) {
+        if (positives.mayMatch?.(rows, cols) === false) continue; // no positive in this block
         const next = tf.tidy(() => tf.add(total, block(rows, cols))) as tf.Tensor1D;
         total.dispose();
         total = next;
@@ -209,8 +259,14 @@ export function maskedMeanLogit(
         const [as, cs, ss, div] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor1D];
         const ruleTensors = saved.slice(4);
         const rowWeight = tf.tidy(() => tf.div(tf.reshape(tf.slice(dy, [0, 0], [-1, 1]), [-1]), div)) as tf.Tensor1D; // counts: no gradient
-        const out = blockwiseGradients(as, cs, ss, rowTiles, colTiles, (rows, cols) =>
-          tf.mul(matched(ruleTensors, rows, cols), tf.expandDims(tf.slice(rowWeight, rows[0], rows[1]), 1)),
+        const out = blockwiseGradients(
+          as,
+          cs,
+          ss,
+          rowTiles,
+          colTiles,
+          (rows, cols) => tf.mul(matched(ruleTensors, rows, cols), tf.expandDims(tf.slice(rowWeight, rows[0], rows[1]), 1)),
+          positives.mayMatch,
         );
         rowWeight.dispose();
         return out;
@@ -230,6 +286,7 @@ export function maskedMeanLogit(
  * The gradients of `Σ_ij G_ij · s·a_i·c_j` for a, c and s, block by block, where `weights(rows,
  * cols, raw)` gives the block G_IJ from the raw scores a_I·c_Jᵀ: dA_I = s Σ_J G_IJ·c_J,
  * dC_J = s Σ_I G_IJᵀ·a_I, ds = Σ G ⊙ raw. Holds one block at a time and the [R, k] / [N, k] sums.
+ * Blocks where `mayMatter` says G is zero are skipped.
  */
 function blockwiseGradients(
   a: tf.Tensor2D,
@@ -238,6 +295,7 @@ function blockwiseGradients(
   rowTiles: Tile[],
   colTiles: Tile[],
   weights: (rows: Tile, cols: Tile, raw: tf.Tensor2D) => tf.Tensor2D,
+  mayMatter?: (rows: Tile, cols: Tile) => boolean,
 ): tf.Tensor[] {
   const dc = colTiles.map(([, size]) => tf.zeros([size, c.shape[1]]) as tf.Tensor2D);
   let ds: tf.Scalar = tf.scalar(0);
@@ -245,6 +303,7 @@ function blockwiseGradients(
     const aI = tf.slice(a, rows[0], rows[1]);
     let daI = tf.zeros([rows[1], a.shape[1]]) as tf.Tensor2D;
     colTiles.forEach((cols, j) => {
+      if (mayMatter?.(rows, cols) === false) return; // G is zero there
       const next = tf.tidy(() => {
         const cJ = tf.slice(c, cols[0], cols[1]);
         const raw = tf.matMul<tf.Tensor2D>(aI, cJ, false, true);

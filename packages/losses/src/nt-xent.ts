@@ -28,7 +28,7 @@ export function tiledTwoView(
   const z = l2Normalize(tf.concat([z1, z2], 0));
   const index = indexKeys(2 * b);
   const exclude: PairRule[] = [sameKey(index, index)];
-  if (decoupled) exclude.push(sameKey(tf.concat([indexKeys(b, b), indexKeys(b)]), index));
+  if (decoupled) exclude.push(sameKey([...indexKeys(b, b), ...indexKeys(b)], index));
   const lse = maskedLogSumExp(z, z, tf.scalar(1 / temperature), { exclude }, tileSize);
   const swapped = tf.concat([tf.slice(z, b, b), tf.slice(z, 0, b)], 0);
   const positives = tf.div(tf.sum(tf.mul(z, swapped), 1), temperature);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
 import { checkOptions, checkPositive, checkReps, checkTileSize } from './checks.js';
-import { indexKeys, maskedLogSumExp, maskedMeanLogit, sameKey } from './masked-softmax.js';
+import { indexKeys, maskedLogSumExp, maskedMeanLogit, sameKey, type Keys } from './masked-softmax.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
 /** Options of supCon. */
@@ -61,12 +61,11 @@ export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D |
     return tf.tidy(() => {
       // −mean_p log softmax_p = lse_i − mean_{p∈P(i)} s_ip, for anchors with a positive.
       const zn = l2Normalize(z);
-      const keys = labels instanceof tf.Tensor ? tf.cast(labels, 'float32') : tf.tensor1d(labels as number[], 'float32');
       const index = indexKeys(n);
       const mask = { exclude: [sameKey(index, index)] };
       const scale = tf.scalar(1 / temperature);
       const lse = maskedLogSumExp(zn, zn, scale, mask, tileSize);
-      const { mean, count } = maskedMeanLogit(zn, zn, scale, sameKey(keys as tf.Tensor1D, keys as tf.Tensor1D), mask, tileSize);
+      const { mean, count } = maskedMeanLogit(zn, zn, scale, sameKey(labels as Keys, labels as Keys), mask, tileSize);
       const active = tf.minimum(count, 1);
       return tf.mul(tf.mean(tf.mul(tf.sub(lse, mean), active)), temperature / baseTemperature) as tf.Scalar;
     });
