@@ -16,6 +16,10 @@ import {
   symmetricInfoNCE,
   uniformity,
   vicReg,
+  swav,
+  simSiam,
+  byol,
+  nnclr,
 } from '@gradcache/losses';
 
 /** The batch size of the loss cases, and the labels supCon reads from `extra`. */
@@ -29,8 +33,11 @@ const teacherScores = (rows: number, cols: number): tf.Tensor2D =>
     [rows, cols],
   );
 
+/** A rep split in two halves side by side: the projection z and the prediction p of SimSiam and BYOL. */
+const halves = (r: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] => tf.split(r, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+
 /** Every loss of @gradcache/losses, each with the batch sizes its two encoders take (InfoNCE with hard negatives: d has 2B rows). */
-export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, LossFunction<number[]>, number][] {
+export function cases(logitScale: tf.Variable, queue: tf.Tensor2D, prototypes?: tf.Variable): [string, LossFunction<number[]>, number][] {
   const pair =
     (f: (a: tf.Tensor2D, b: tf.Tensor2D, extra: number[] | undefined) => tf.Scalar): LossFunction<number[]> =>
     ([a, b], extra) =>
@@ -94,6 +101,34 @@ export function cases(logitScale: tf.Variable, queue: tf.Tensor2D): [string, Los
       ),
       2,
     ],
+    [
+      'swav with learnable prototypes: Sinkhorn codes over the whole batch',
+      pair((a, b) => swav(a, b, (prototypes ?? queue) as tf.Tensor2D, { temperature: 0.5, epsilon: 0.5 })),
+      1,
+    ],
+    [
+      'swav with a queue in the codes',
+      pair((a, b) => swav(a, b, (prototypes ?? queue) as tf.Tensor2D, { temperature: 0.5, epsilon: 0.5, queue })),
+      1,
+    ],
+    [
+      'simSiam (z and p side by side in each rep)',
+      pair((a, b) => {
+        const [[z1, p1], [z2, p2]] = [halves(a), halves(b)];
+        return simSiam(p1, z1, p2, z2);
+      }),
+      1,
+    ],
+    [
+      'byol (the second tower as target)',
+      pair((a, b) => {
+        const [[, p1], [t2]] = [halves(a), halves(b)];
+        const [[, p2], [t1]] = [halves(b), halves(a)];
+        return byol(p1, t1, p2, t2);
+      }),
+      1,
+    ],
+    ['nnclr with a support queue', pair((a, b) => nnclr(a, b, queue, { temperature: 0.3 })), 1],
     [
       'tiled sigmoidLoss (SigLIP) with a learnable logit scale',
       pair((q, d) => sigmoidLoss(q, d, { logitScale: logitScale as tf.Scalar, bias: -2, tileSize: 3 })),

@@ -198,11 +198,12 @@ describe.runIf(available)('on webgpu: every loss under GradCache equals the full
   async function run(index: number, cached: boolean): Promise<Record<string, { shape: number[]; values: Float32Array }>> {
     const logitScale = tf.tidy(() => tf.variable(tf.scalar(Math.log(1 / 0.3)), true));
     const queue = tf.randomNormal([7, 4], 0, 1, 'float32', 99) as tf.Tensor2D;
-    const [name, loss, docsPerQuery] = lossCases(logitScale, queue)[index] as ReturnType<typeof lossCases>[number];
+    const prototypes = tf.tidy(() => tf.variable(tf.randomNormal([5, 4], 0, 1, 'float32', 98), true));
+    const [name, loss, docsPerQuery] = lossCases(logitScale, queue, prototypes)[index] as ReturnType<typeof lossCases>[number];
     const q = testMlp({ widths: [5, 8, 4], activation: 'gelu', seed: 1 });
     const d = testMlp({ widths: [5, 6, 4], activation: 'tanh', seed: 2 });
     const inputs = [tf.randomNormal([B, 5], 0, 1, 'float32', 3), tf.randomNormal([B * docsPerQuery, 5], 0, 1, 'float32', 4)];
-    const lossVariables = name.includes('logit scale') ? [logitScale] : ('none' as const);
+    const lossVariables = name.includes('logit scale') ? [logitScale] : name.startsWith('swav') ? [prototypes] : ('none' as const);
     const cache = new GradCache({ encoders: [q, d], chunkSize: [3, 4], loss, lossVariables });
     const result = cached
       ? await cache.computeGradientsAsync(inputs, labels)
@@ -211,7 +212,7 @@ describe.runIf(available)('on webgpu: every loss under GradCache equals the full
           cache.variables,
         );
     const grads = byPosition(cache, await readValues(result.grads));
-    tf.dispose([result as tf.TensorContainer, inputs, logitScale, queue]);
+    tf.dispose([result as tf.TensorContainer, inputs, logitScale, queue, prototypes]);
     q.dispose();
     d.dispose();
     return grads;

@@ -1,6 +1,7 @@
 export { EncoderError, type EncoderErrorCode } from './errors.js';
 export { layersEncoder, type LayersEncoder, type LayersEncoderOptions } from './layers-encoder.js';
 export { mlpEncoder, type MlpEncoderOptions } from './mlp-encoder.js';
+export { momentumEncoder, type MomentumEncoder, type MomentumEncoderOptions } from './momentum-encoder.js';
 export { convEncoder, type ConvEncoderOptions } from './conv-encoder.js';
 export { textEncoder, type TextEncoderOptions } from './text-encoder.js';
 export { embeddingBagEncoder, type EmbeddingBagEncoderOptions } from './embedding-bag-encoder.js';

@@ -14,4 +14,8 @@ export { queueInfoNCE, type QueueInfoNCEOptions } from './queue-info-nce.js';
 export { sigmoidLoss, type SigmoidLossOptions } from './sigmoid-loss.js';
 export { matryoshka, type MatryoshkaOptions } from './matryoshka.js';
 export { distillation, type DistillationOptions } from './distillation.js';
+export { simSiam, byol } from './sim-siam.js';
+export { nnclr, type NNCLROptions } from './nnclr.js';
+export { swav, sinkhorn, type SwAVOptions } from './swav.js';
+export { RepMemory, type RepMemoryOptions } from './rep-memory.js';
 export { l2Normalize, stopGradient } from './ops.js';
