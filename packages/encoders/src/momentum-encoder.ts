@@ -25,7 +25,7 @@ export interface MomentumEncoder<I extends Batch = Batch> {
  * ```ts
  * const target = momentumEncoder(online, buildSameTower(), { momentum: 0.99 });
  * const cache = new GradCache({ encoders: [online, target.encoder], chunkSize: 32, loss });
- * await cache.stepAsync(batch, optimizer); target.update();
+ * await cache.stepAsync(optimizer, batch); target.update();
  * ```
  */
 export function momentumEncoder<I extends Batch>(

@@ -13,6 +13,8 @@ import { spectralContrastive } from './spectral-contrastive.js';
 import { supCon } from './sup-con.js';
 import { symmetricInfoNCE } from './symmetric-info-nce.js';
 import { vicReg } from './vic-reg.js';
+import { nnclr } from './nnclr.js';
+import { swav } from './swav.js';
 
 let queue: tf.Tensor2D;
 beforeAll(async () => {
@@ -57,6 +59,26 @@ const LOSSES: { name: string; reps: number; options: unknown; call: Call }[] = [
     options: { temperature: 0.1 },
     call: ([a, b], o) => queueInfoNCE(a as tf.Tensor2D, b as tf.Tensor2D, queue, o as never),
   },
+  {
+    name: 'infoNCE with directions and ids, tiled',
+    reps: 2,
+    options: {
+      temperature: 0.1,
+      directions: ['qd', 'qq', 'dq', 'dd'],
+      ids: { queries: [1, 2, 3, 4], documents: [1, 2, 3, 4] },
+      tileSize: 2,
+    },
+    call: ([a, b], o) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, o as never),
+  },
+  {
+    name: 'ntXent tiled',
+    reps: 2,
+    options: { temperature: 0.1, tileSize: 3 },
+    call: ([a, b], o) => ntXent(a as tf.Tensor2D, b as tf.Tensor2D, o as never),
+  },
+  { name: 'supCon tiled', reps: 1, options: { tileSize: 3 }, call: ([a], o) => supCon(a as tf.Tensor2D, [0, 1, 0, 1], o as never) },
+  { name: 'nnclr', reps: 2, options: {}, call: ([a, b], o) => nnclr(a as tf.Tensor2D, b as tf.Tensor2D, queue, o as never) },
+  { name: 'swav', reps: 2, options: {}, call: ([a, b], o) => swav(a as tf.Tensor2D, b as tf.Tensor2D, queue, o as never) },
 ];
 
 /** What a caller might pass instead of a [4, 3] float32 tensor of reps. */
