@@ -37,7 +37,7 @@ describe('maskedLogSumExp and maskedMeanLogit', () => {
     });
   });
 
-  test('tiled = untiled, values and the gradients of a, c and s, for any keys, kept pairs and tile size', () => {
+  test('tiled = untiled, values and the gradients of a, c and s, for any keys, kept pairs, targets and tile size', () => {
     const arb = fc.record({
       rows: fc.integer({ min: 1, max: 12 }),
       cols: fc.integer({ min: 2, max: 14 }),
@@ -47,10 +47,11 @@ describe('maskedLogSumExp and maskedMeanLogit', () => {
       withKeep: fc.boolean(),
       shared: fc.boolean(),
       arrays: fc.boolean(),
+      withTarget: fc.boolean(),
       seed: fc.integer({ min: 1, max: 10_000 }),
     });
     fc.assert(
-      fc.property(arb, ({ rows, cols, width, tileSize, keyRange, withKeep, shared, arrays, seed }) => {
+      fc.property(arb, ({ rows, cols, width, tileSize, keyRange, withKeep, shared, arrays, withTarget, seed }) => {
         const n = shared ? rows : cols; // shared: the anchors are the candidates (NT-Xent), and a = c
         const a = tf.randomNormal([rows, width], 0, 1, 'float32', seed) as tf.Tensor2D;
         const c = shared ? a : (tf.randomNormal([n, width], 0, 1, 'float32', seed + 1) as tf.Tensor2D);
@@ -63,9 +64,18 @@ describe('maskedLogSumExp and maskedMeanLogit', () => {
         const self = sameKey(indexKeys(rows, 1), indexKeys(n));
         const [ids, kept, labels] = [sameKey(ak as Keys, ck as Keys), sameKey(al as Keys, cl as Keys), sameKey(al as Keys, cl as Keys)];
         const mask: PairMask = withKeep ? { exclude: [ids, self], keep: kept } : { exclude: [self] };
+        // One target per anchor (a cross-entropy), excluded from the log-sum-exp or not (DCL).
+        const target = withTarget ? sameKey(asKeys(indexKeys(rows).map((i) => (i * 3 + seed) % n)) as Keys, indexKeys(n)) : undefined;
         const run = (tileSize?: number) =>
           tf.valueAndGrads((x, y, t) => {
-            const lse = maskedLogSumExp(x as tf.Tensor2D, shared ? (x as tf.Tensor2D) : (y as tf.Tensor2D), t as tf.Scalar, mask, tileSize);
+            const lse = maskedLogSumExp(
+              x as tf.Tensor2D,
+              shared ? (x as tf.Tensor2D) : (y as tf.Tensor2D),
+              t as tf.Scalar,
+              mask,
+              tileSize,
+              target,
+            );
             const { mean } = maskedMeanLogit(
               x as tf.Tensor2D,
               shared ? (x as tf.Tensor2D) : (y as tf.Tensor2D),
@@ -83,12 +93,13 @@ describe('maskedLogSumExp and maskedMeanLogit', () => {
           try {
             expectClose(tiled.value, plain.value, 1e-5, 'value');
             // a = c: both gradients are the sum; compare each.
-            tiled.grads.forEach((g, k) => expectClose(g, plain.grads[k] as tf.Tensor, 1e-4, `gradient ${k}`));
+            // A gradient near zero (ds when P ≈ T) is the float32 difference of O(1) terms: measured against 0.1.
+            tiled.grads.forEach((g, k) => expectClose(g, plain.grads[k] as tf.Tensor, 1e-4, `gradient ${k}`, 0.1));
           } finally {
             tf.dispose([plain, tiled]);
           }
         }, 'maskedLogSumExp and maskedMeanLogit');
-        tf.dispose([a, c, s, ...[self, ids, kept, labels].flatMap((r) => r.tensors)]);
+        tf.dispose([a, c, s, ...[self, ids, kept, labels, target].flatMap((r) => r?.tensors ?? [])]);
       }),
       { numRuns: 80, ...fcSeed },
     );

@@ -28,11 +28,14 @@ export function tiledTwoView(
   const z = l2Normalize(tf.concat([z1, z2], 0));
   const index = indexKeys(2 * b);
   const exclude: PairRule[] = [sameKey(index, index)];
-  if (decoupled) exclude.push(sameKey([...indexKeys(b, b), ...indexKeys(b)], index));
-  const lse = maskedLogSumExp(z, z, tf.scalar(1 / temperature), { exclude }, tileSize);
+  const positive = sameKey([...indexKeys(b, b), ...indexKeys(b)], index); // the other view of each row
+  if (decoupled) exclude.push(positive);
+  const scale = tf.scalar(1 / temperature);
+  if (weights === undefined) return tf.mean(maskedLogSumExp(z, z, scale, { exclude }, tileSize, positive));
+  // DCLW: the weighted positive (its weight has a gradient) stays outside the kernel.
   const swapped = tf.concat([tf.slice(z, b, b), tf.slice(z, 0, b)], 0);
   const positives = tf.div(tf.sum(tf.mul(z, swapped), 1), temperature);
-  return tf.mean(tf.sub(lse, weights === undefined ? positives : tf.mul(positives, weights)));
+  return tf.mean(tf.sub(maskedLogSumExp(z, z, scale, { exclude }, tileSize), tf.mul(positives, weights)));
 }
 
 /**

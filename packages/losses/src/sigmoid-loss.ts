@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
 import { checkOptions, checkReps, checkTileSize, shapeOf } from './checks.js';
-import { tiles } from './contrastive-ce.js';
+import { tiles, type Tile } from './masked-softmax.js';
 
 /** Options of sigmoidLoss. */
 export interface SigmoidLossOptions {
@@ -14,7 +14,7 @@ export interface SigmoidLossOptions {
 }
 
 /** The label of pair (i, j): +1 on the diagonal (the matching pair), −1 elsewhere, for rows `r` and columns `c` of the full matrix. */
-function labels(r: [number, number], c: [number, number]): tf.Tensor2D {
+function labels(r: Tile, c: Tile): tf.Tensor2D {
   return tf.tidy(() => {
     const rows = tf.expandDims(tf.range(r[0], r[0] + r[1], 1, 'int32'), 1);
     const cols = tf.expandDims(tf.range(c[0], c[0] + c[1], 1, 'int32'), 0);
