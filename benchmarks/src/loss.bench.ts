@@ -152,6 +152,8 @@ const sizes = SIZES.filter((b) => b <= (entry.upTo ?? Number.POSITIVE_INFINITY))
 for (const batch of sizes) rows.push(run(batch, TILE));
 for (const batch of SIZES.filter((b) => b <= UNTILED_UP_TO)) rows.push(run(batch));
 for (const r of rows)
-  console.log(`  ${name} B=${r.batch} ${r.tiled ? 'tiled' : 'untiled'}: ${r.peakMiB?.toFixed(1)} MiB, ${r.seconds?.toFixed(2)} s`);
+  console.log(
+    `  ${name} B=${r.batch} ${r.tiled ? 'tiled' : 'untiled'}: ${r.peakMiB === null ? 'refused by the heap guard' : `${r.peakMiB.toFixed(1)} MiB, ${(r.seconds as number).toFixed(2)} s`}`,
+  );
 mkdirSync(parts, { recursive: true });
 writeFileSync(new URL(`loss-${name.replace(/\W+/g, '-')}.json`, parts), JSON.stringify(rows));
