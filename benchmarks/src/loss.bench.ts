@@ -3,7 +3,8 @@
  * loss and its gradients for the reps (what a GradCache step's loss phase does), tiled, and untiled
  * where it fits. Each loss runs in its own process (the wasm heap only grows). Writes
  * docs/benchmarks/loss.md, loss.json and two plots.
- * Run: pnpm bench:loss   (BENCH_QUICK=1: up to B = 4,096; `loss.bench.ts <name>` runs one loss)
+ * Run: pnpm bench:loss   (BENCH_QUICK=1: up to B = 4,096; `loss.bench.ts <name>` runs one loss,
+ * `loss.bench.ts report` rebuilds the page from the parts in docs/benchmarks/.parts)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,6 +45,7 @@ const LOSSES: Record<string, { about: string; upTo?: number; loss: (q: tf.Tensor
   },
   'infoNCE, GTE directions + ids': {
     about: 'B × 2B twice (qd + qq, dq + dd), false-negative ids',
+    upTo: 16_384, // as supCon: B = 65,536 would take about an hour on one core
     loss: (q, d, tileSize) => {
       const ids = Array.from({ length: q.shape[0] }, (_, i) => i % 1000);
       return infoNCE(q, d, {
@@ -69,9 +71,9 @@ const out = new URL('../../docs/benchmarks/', import.meta.url);
 const parts = new URL('.parts/', out);
 const name = process.argv[2];
 
-if (name === undefined) {
+if (name === undefined || name === 'report') {
   mkdirSync(parts, { recursive: true });
-  for (const loss of NAMES) {
+  for (const loss of name === 'report' ? [] : NAMES) {
     const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), loss], { stdio: 'inherit' });
     if (child.status !== 0) throw new Error(`pnpm bench:loss: ${loss} failed (exit ${child.status}).`);
   }
