@@ -170,7 +170,7 @@ export function maskedLogSumExp(
         const aI = tf.slice(a2, rows[0], rows[1]);
         let max: tf.Tensor1D | undefined;
         let sum: tf.Tensor1D | undefined;
-        let picked: tf.Tensor1D = tf.zeros([rows[1]]);
+        let picked = tf.zeros([rows[1]]) as tf.Tensor1D; // Σ target logits (stays 0 without a target)
         for (const cols of colTiles) {
           [max, sum, picked] = tf.tidy((): [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D] => {
             const blocks = rules.blocks(rules.tensors, rows, cols);
@@ -181,11 +181,11 @@ export function maskedLogSumExp(
             const tileSum = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(newMax, 1))), 1);
             const newSum = sum === undefined ? tileSum : tf.add(tf.mul(sum, tf.exp(tf.sub(max as tf.Tensor1D, newMax))), tileSum);
             const t = blocks.at(-1);
-            return [
-              newMax,
-              newSum,
-              t === undefined ? tf.clone(picked) : tf.add(picked, tf.sum(tf.mul(tf.cast(t, 'float32'), scaled), 1)),
-            ] as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+            return [newMax, newSum, t === undefined ? picked : tf.add(picked, tf.sum(tf.mul(tf.cast(t, 'float32'), scaled), 1))] as [
+              tf.Tensor1D,
+              tf.Tensor1D,
+              tf.Tensor1D,
+            ];
           });
         }
         const lse = tf.add(max as tf.Tensor1D, tf.log(sum as tf.Tensor1D));
@@ -248,31 +248,36 @@ export function maskedMeanLogit(
   }
   const rowTiles = tiles(a.shape[0], tileSize);
   const colTiles = tiles(c.shape[0], tileSize);
-  // Row sums over column tiles, one block alive at a time.
-  const rowSums = (block: (rows: Tile, cols: Tile) => tf.Tensor1D): tf.Tensor1D => {
-    const parts = rowTiles.map((rows) => {
-      let total = tf.zeros([rows[1]]) as tf.Tensor1D;
-      for (const cols of colTiles) {
-        if (positives.mayMatch?.(rows, cols) === false) continue; // no positive in this block
-        const next = tf.tidy(() => tf.add(total, block(rows, cols))) as tf.Tensor1D;
-        total.dispose();
-        total = next;
-      }
-      return total;
-    });
-    const out = tf.concat(parts) as tf.Tensor1D;
-    tf.dispose(parts);
-    return out;
-  };
   // One output, [R, 2] = [mean, count]: work outside a custom gradient would be recorded on the
   // tape, which keeps every block it saw until the backward pass (O(R·N) memory).
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a2, c2, s, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.GradSaveFunc];
-    const count = rowSums((rows, cols) => tf.sum(matched(rules.tensors, rows, cols), 1));
-    const sums = rowSums((rows, cols) => {
-      const raw = tf.matMul(tf.slice(a2, rows[0], rows[1]), tf.slice(c2, cols[0], cols[1]), false, true);
-      return tf.sum(tf.mul(matched(rules.tensors, rows, cols), raw), 1);
+    // Per row [count, Σ matched raw scores], over column tiles in one pass: each block's mask is
+    // built once, and only one block is alive at a time.
+    const parts = rowTiles.map((rows) => {
+      const aI = tf.slice(a2, rows[0], rows[1]);
+      let total = tf.zeros([rows[1], 2]) as tf.Tensor2D;
+      for (const cols of colTiles) {
+        if (positives.mayMatch?.(rows, cols) === false) continue; // no positive in this block
+        const next = tf.tidy(() => {
+          const m = matched(rules.tensors, rows, cols);
+          const raw = tf.matMul(aI, tf.slice(c2, cols[0], cols[1]), false, true);
+          return tf.add(total, tf.stack([tf.sum(m, 1), tf.sum(tf.mul(m, raw), 1)], 1));
+        }) as tf.Tensor2D;
+        total.dispose();
+        total = next;
+      }
+      aI.dispose();
+      return total;
     });
+    const [count, sums] = tf.tidy(() => {
+      const both = tf.concat(parts);
+      return [tf.reshape(tf.slice(both, [0, 0], [-1, 1]), [-1]), tf.reshape(tf.slice(both, [0, 1], [-1, 1]), [-1])] as [
+        tf.Tensor1D,
+        tf.Tensor1D,
+      ];
+    });
+    tf.dispose(parts);
     const divisor = tf.maximum(count, 1) as tf.Tensor1D;
     const value = tf.tidy(() => tf.stack([tf.div(tf.mul(sums, s), divisor), count], 1)) as tf.Tensor2D;
     save([a2, c2, s, divisor, ...rules.tensors]);
