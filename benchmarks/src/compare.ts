@@ -17,6 +17,7 @@ export interface StrategyRun {
 /** The demos' labels for a strategy at batch B in chunks of C. */
 export function strategyLabel(strategy: Strategy, batch: number, chunk: number): string {
   return {
+    full: `full batch B=${batch}`,
     cached: `GradCache B=${batch} (chunks of ${chunk})`,
     accumulate: `accumulation ${batch / chunk}×${chunk}`,
     small: `small batch B=${chunk}`,
@@ -46,7 +47,7 @@ export async function trainStrategy(
     strategy,
     epochs,
     seed,
-    learningRate: warmupCosine({ peak: lr, warmupSteps: Math.ceil(steps / 20), totalSteps: steps }),
+    learningRate: warmupCosine({ peak: lr }),
     callbacks: [consoleProgress({ label })],
   });
   const seconds = (performance.now() - start) / 1000;

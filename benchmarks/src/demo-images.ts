@@ -6,7 +6,7 @@
  * Run: pnpm demo:images   (IMAGES_BATCH, IMAGES_CHUNK, IMAGES_EPOCHS, IMAGES_LR, IMAGES_SEED change it)
  */
 import type { Strategy } from '@gradcache/trainer';
-import { mnistSimclrTask } from '@gradcache/trainer/node';
+import { mnistSimclrTask } from '@gradcache/recipes/node';
 import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
 

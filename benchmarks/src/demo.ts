@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { measureMemorySync } from '@gradcache/core';
 import { encoderVariables, fullBatchGradients, type Strategy } from '@gradcache/trainer';
-import { wordnetRetrievalTask } from '@gradcache/trainer/node';
+import { wordnetRetrievalTask } from '@gradcache/recipes/node';
 import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
 

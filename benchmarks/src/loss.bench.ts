@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { lineChart } from '@gradcache/cli';
+import { lineChart } from '@gradcache/plots';
 import { measureMemorySync } from '@gradcache/core';
 import { infoNCE, ntXent, sigmoidLoss, supCon, symmetricInfoNCE } from '@gradcache/losses';
 import { formatGenerated, setUpWasm } from './setup.js';

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { lineChart } from '@gradcache/cli';
+import { lineChart } from '@gradcache/plots';
 import type { LossFunction } from '@gradcache/core';
 import { augmentViews, imageBatch, splitImages } from '@gradcache/data';
 import { loadMnist } from '@gradcache/data/node';
@@ -189,7 +189,7 @@ for (const strategy of VARIANTS) {
     epochs: EPOCHS,
     seed,
     ...(method === 'swav' ? { lossVariables: [prototypes] } : {}),
-    learningRate: warmupCosine({ peak: lr, warmupSteps: Math.ceil(steps / 20), totalSteps: steps }),
+    learningRate: warmupCosine({ peak: lr }),
   });
   const seconds = (performance.now() - start) / 1000;
   const accuracy = await evaluate();

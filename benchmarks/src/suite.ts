@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { benchmarkCharts } from '@gradcache/cli';
+import { benchmarkCharts } from '@gradcache/plots';
 import { GradCache, type Encoder } from '@gradcache/core';
 import { convEncoder, mlpEncoder, textEncoder } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';

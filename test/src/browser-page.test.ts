@@ -18,7 +18,7 @@ const artifacts = join(root, 'test', 'artifacts');
 interface DemoState {
   backend?: string;
   running: boolean;
-  runs: { strategy: string; backend: string; chunkSize: number; recallAt1: number; logs: { loss: number; peakMiB: number }[] }[];
+  runs: { strategy: string; backend: string; chunkSize: number; recallAt1: number; logs: { loss: number; peakBytes: number }[] }[];
   error?: string;
 }
 

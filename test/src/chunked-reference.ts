@@ -1,14 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  batchSize,
-  chunkRanges,
-  chunkSeed,
-  sliceBatch,
-  snapshotState,
-  withSeededRandom,
-  type Batch,
-  type GradCache,
-} from '@gradcache/core';
+import type { Batch, GradCache } from '@gradcache/core';
+import { batchSize, chunkRanges, chunkSeed, sliceBatch, snapshotState, withSeededRandom } from '@gradcache/core/internal';
 
 /**
  * The large-batch gradient GradCache should match when encoders are random or use batch statistics:

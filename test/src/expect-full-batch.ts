@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, GradCache, LossFunction } from '@gradcache/core';
-import { expectClose, expectGradsClose, expectNoLeaks } from '@gradcache/testing';
+import { expectClose, expectGradsClose, expectNoLeaks, fullBatchReference } from '@gradcache/testing';
 
 /**
  * Checks GradCache against the plain large-batch gradient — every encoder on its whole batch in one
@@ -10,14 +10,7 @@ import { expectClose, expectGradsClose, expectNoLeaks } from '@gradcache/testing
 export function expectCachedEqualsFullBatch<E>(cache: GradCache<E>, inputs: readonly Batch[], loss: LossFunction<E>, extra?: E): void {
   expectNoLeaks(() => {
     const { loss: value, grads } = cache.computeGradients(inputs, extra);
-    const ref = tf.variableGrads(
-      () =>
-        loss(
-          cache.encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }) as tf.Tensor2D),
-          extra,
-        ),
-      cache.variables,
-    );
+    const ref = fullBatchReference(cache.encoders, inputs, loss, cache.variables, extra);
     try {
       expectClose(value, ref.value, 1e-5, 'loss');
       expectGradsClose(grads, ref.grads, 1e-4);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { GradCache } from '@gradcache/core';
-import { testMlp, type Activation, type TestEncoder } from '@gradcache/testing';
+import { testMlp, type Activation, type TestEncoder, fcParameters } from '@gradcache/testing';
 import { expectCachedEqualsFullBatch } from './expect-full-batch.js';
 
 /** One random case: encoders, a batch, chunk sizes and a loss. */
@@ -112,6 +112,5 @@ export const knownCases: Case[] = [
 /** fast-check parameters: the known cases first, then a fixed seed from FC_SEED to replay a failure, else a fresh one. */
 export function runParameters(numRuns: number): fc.Parameters<[Case]> {
   const examples = knownCases.map((c): [Case] => [c]);
-  const seed = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
-  return seed === undefined ? { numRuns, examples } : { numRuns, examples, seed };
+  return { ...fcParameters(numRuns), examples };
 }

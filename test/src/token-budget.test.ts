@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { GradCache, tokenBudgetSplit } from '@gradcache/core';
+import { GradCache, tokenBudgetChunks } from '@gradcache/core';
 import { textEncoder, WordPieceTokenizer } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
 import { expectClose, expectGradsClose, useBackend } from '@gradcache/testing';
@@ -18,14 +18,14 @@ const texts = [
   'rain falls',
 ];
 
-describe('tokenBudgetSplit', () => {
+describe('tokenBudgetChunks', () => {
   test('chunks by padded tokens, trims each chunk to its longest row, and the cached gradient is still the full-batch one', () => {
     const tokenizer = WordPieceTokenizer.fromCorpus(texts, { vocabSize: 80, minFrequency: 1 });
     const q = textEncoder({ vocabSize: tokenizer.vocab.length, maxLength: 16, dim: 8, heads: 2, layers: 1, dropout: 0, seed: 1 });
     const d = textEncoder({ vocabSize: tokenizer.vocab.length, maxLength: 16, dim: 8, heads: 2, layers: 1, dropout: 0, seed: 2 });
     const queries = tokenizer.encode(texts, { maxLength: 16 });
     const docs = tokenizer.encode([...texts].reverse(), { maxLength: 16 });
-    const split = tokenBudgetSplit({ maxTokens: 24 });
+    const split = tokenBudgetChunks({ maxTokens: 24 });
     const chunks = split(queries) as Record<string, tf.Tensor>[];
     const lengths = Array.from(tf.sum(queries.attentionMask, 1).dataSync());
     // Every row once, in order; each chunk within 24 padded tokens (or one row); trimmed to its longest row.
@@ -41,7 +41,7 @@ describe('tokenBudgetSplit', () => {
     tf.dispose(chunks as unknown as tf.TensorContainer);
 
     const loss = ([a, b]: tf.Tensor2D[]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 });
-    const gradCache = new GradCache({ encoders: [q.encoder, d.encoder], chunkSize: 1, splitInput: split, loss });
+    const gradCache = new GradCache({ encoders: [q.encoder, d.encoder], chunkSize: 1, chunkInput: split, loss });
     const before = tf.memory().numTensors;
     const { loss: value, grads } = gradCache.computeGradients([queries, docs]);
     const ref = tf.variableGrads(
@@ -57,9 +57,9 @@ describe('tokenBudgetSplit', () => {
   });
 
   test('refuses a batch without a mask, and a bad budget', () => {
-    expect(() => tokenBudgetSplit({ maxTokens: 0 })).toThrowError(/maxTokens must be a positive integer, got 0/);
+    expect(() => tokenBudgetChunks({ maxTokens: 0 })).toThrowError(/maxTokens must be a positive integer, got 0/);
     const x = tf.ones([2, 3]);
-    expect(() => tokenBudgetSplit({ maxTokens: 8 })(x)).toThrowError(/must be a record with a \[rows, length\] 'attentionMask'/);
+    expect(() => tokenBudgetChunks({ maxTokens: 8 })(x)).toThrowError(/must be a record with a \[rows, length\] 'attentionMask'/);
     x.dispose();
   });
 });

@@ -44,7 +44,7 @@ function chart(element: HTMLElement, title: string, unit: string): { plot: uPlot
 
 const charts = [
   { ...chart(document.querySelector('#loss-chart') as HTMLElement, 'Loss (full batch)', 'InfoNCE'), field: 'loss' as const },
-  { ...chart(document.querySelector('#memory-chart') as HTMLElement, 'Peak tensor memory per step', 'MiB'), field: 'peakMiB' as const },
+  { ...chart(document.querySelector('#memory-chart') as HTMLElement, 'Peak tensor memory per step', 'MiB'), field: 'peakBytes' as const },
 ];
 
 function addRunToCharts(label: string): void {
@@ -71,7 +71,7 @@ function setStatus(text: string, error = false): void {
 function addRow(run: PageState['runs'][number]): void {
   const row = table.insertRow();
   const last = run.logs.at(-1);
-  const peak = Math.max(...run.logs.map((l) => l.peakMiB));
+  const peak = Math.max(...run.logs.map((l) => l.peakBytes / 2 ** 20));
   const ms = run.logs.reduce((s, l) => s + l.ms, 0) / Math.max(1, run.logs.length);
   const label = run.strategy === 'cached' ? 'GradCache' : 'accumulation';
   for (const cell of [
@@ -120,7 +120,7 @@ async function run(): Promise<void> {
       signal: controller.signal,
       onStep: (log) => {
         state.current.push(log);
-        charts.forEach((c, k) => series[k]?.push(log[c.field]));
+        charts.forEach((c, k) => series[k]?.push(c.field === 'peakBytes' ? log.peakBytes / 2 ** 20 : log[c.field]));
         redraw();
         setStatus(`${info} · ${label} · step ${log.step}/${steps} · loss ${log.loss.toFixed(3)} · ${log.ms.toFixed(0)} ms`);
       },

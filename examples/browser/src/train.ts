@@ -1,15 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendChoice, type BackendPreference, initBackend } from '@gradcache/backend';
-import { GradCache, measureMemory } from '@gradcache/core';
 import { mlpEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
-import { accumulatedGradients, applyGradients, retrievalMetrics } from '@gradcache/trainer';
+import { fit, retrievalMetrics, type StepLog, type Strategy } from '@gradcache/trainer';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 
-/** How the page trains: GradCache's exact big-batch gradient, or accumulation over chunks that each see only their own negatives. */
-export type Strategy = 'cached' | 'accumulate';
+export type { StepLog, Strategy } from '@gradcache/trainer';
 
 export interface RunOptions {
   strategy: Strategy;
@@ -22,14 +20,6 @@ export interface RunOptions {
   onStep?: (log: StepLog) => void;
   /** Stops after the current step. */
   signal?: AbortSignal;
-}
-
-export interface StepLog {
-  step: number;
-  loss: number;
-  /** Peak tensor memory of the step (gradients and optimizer update), MiB. */
-  peakMiB: number;
-  ms: number;
 }
 
 export interface RunResult {
@@ -71,38 +61,38 @@ function makePairs(seed: number): { queries: tf.Tensor2D; documents: tf.Tensor2D
   });
 }
 
-/** Trains two fresh towers with one strategy; every tensor it makes is freed before it returns. */
+/** Trains two fresh towers with one strategy through `fit`; every tensor it makes is freed before it returns. */
 export async function train(options: RunOptions): Promise<RunResult> {
   const { strategy, batchSize, chunkSize, steps, seed } = options;
   const { queries, documents } = makePairs(seed);
   const query = mlpEncoder({ inputDim: DIM, widths: [64, 32], normalize: true, seed, name: 'query' });
   const doc = mlpEncoder({ inputDim: DIM, widths: [64, 32], normalize: true, seed: seed + 1, name: 'document' });
-  const encoders = [query.encoder, doc.encoder];
-  const loss = ([q, d]: tf.Tensor2D[]) => infoNCE(q as tf.Tensor2D, d as tf.Tensor2D, { temperature: 0.1 });
   const optimizer = tf.train.adam(3e-3);
-  const gradCache = new GradCache({ encoders, chunkSize, loss, seed });
-  const variables = gradCache.variables;
-  const logs: StepLog[] = [];
+  // fit runs whole epochs; the page wants `steps` steps, or fewer when Stop is pressed.
+  const stop = new AbortController();
+  options.signal?.addEventListener('abort', () => stop.abort());
   try {
-    for (let step = 0; step < steps && options.signal?.aborted !== true; step++) {
-      const start = (step * batchSize) % (TRAIN - batchSize + 1);
-      const batch = [tf.slice(queries, start, batchSize), tf.slice(documents, start, batchSize)];
-      const t0 = performance.now();
-      const { result: lossValue, peakBytes } = await measureMemory(async () => {
-        if (strategy === 'cached') return (await gradCache.stepAsync(optimizer, batch)).loss;
-        const { loss: value, grads } = accumulatedGradients(encoders, loss, variables, batch, chunkSize, { seed, step });
-        try {
-          await applyGradients(optimizer, variables, grads);
-          return (await value.data())[0] as number;
-        } finally {
-          tf.dispose([value, grads]);
-        }
-      });
-      tf.dispose(batch);
-      const log = { step: step + 1, loss: lossValue, peakMiB: peakBytes / 2 ** 20, ms: performance.now() - t0 };
-      logs.push(log);
-      options.onStep?.(log);
-    }
+    const rowsPerStep = strategy === 'small' ? chunkSize : batchSize;
+    const { history } = await fit({
+      encoders: [query.encoder, doc.encoder],
+      loss: ([q, d]) => infoNCE(q as tf.Tensor2D, d as tf.Tensor2D, { temperature: 0.1 }),
+      optimizer,
+      data: { size: TRAIN, batch: (indices) => [tf.gather(queries, indices as number[]), tf.gather(documents, indices as number[])] },
+      batchSize,
+      chunkSize,
+      strategy,
+      epochs: Math.ceil(steps / Math.floor(TRAIN / rowsPerStep)),
+      seed,
+      signal: stop.signal,
+      callbacks: [
+        {
+          onStep: (log) => {
+            options.onStep?.(log);
+            if (log.step >= steps) stop.abort();
+          },
+        },
+      ],
+    });
     const held = [tf.slice(queries, TRAIN, TEST), tf.slice(documents, TRAIN, TEST)];
     const [q, d] = [
       query.encoder.encode(held[0] as tf.Tensor, { training: false }),
@@ -115,7 +105,7 @@ export async function train(options: RunOptions): Promise<RunResult> {
       { ks: [1] },
     );
     tf.dispose([held, q as tf.Tensor, d as tf.Tensor]);
-    return { strategy, batchSize, chunkSize, logs, recallAt1: 100 * (metrics.recall[1] as number) };
+    return { strategy, batchSize, chunkSize, logs: history, recallAt1: 100 * (metrics.recall[1] as number) };
   } finally {
     tf.dispose([queries, documents]);
     query.model.dispose();

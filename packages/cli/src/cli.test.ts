@@ -32,15 +32,15 @@ describe('gradcache CLI', () => {
     const cases: [string[], RegExp][] = [
       [['fly'], /unknown command 'fly'/],
       [['train', '--bogus'], /Unknown option '--bogus'/],
-      [['train', '--strategy', 'huge'], /--strategy must be one of cached, accumulate, small, got 'huge'/],
-      [['train', '--batch', '1.5'], /--batch must be a non-negative integer, got '1.5'/],
-      [['train', '--backend', 'tpu'], /--backend must be wasm, cpu, webgpu, got 'tpu'/],
-      [['verify', '--model', '/m', '--backend', 'webgpu'], /--backend must be wasm, cpu, got 'webgpu'/],
+      [['train', '--strategy', 'huge'], /--strategy must be one of full, cached, accumulate, small, got 'huge'/],
+      [['train', '--batch', '1.5'], /--batch must be an integer ≥ 1, got '1.5'/],
+      [['train', '--backend', 'tpu'], /--backend must be one of wasm, cpu, webgpu, got 'tpu'/],
+      [['verify', '--model', '/m', '--backend', 'webgpu'], /--backend must be one of wasm, cpu, got 'webgpu'/],
       [['eval'], /--checkpoint is required/],
       [['verify'], /--model is required/],
       [['verify', '--model', '/nonexistent', '--backend', 'cpu'], /--model: loadModel: cannot read/],
-      [['verify', '--model', '/x', '--loss', 'mse'], /--loss must be ntxent or infonce, got 'mse'/],
-      [['eval', '--checkpoint', '/nonexistent', '--backend', 'cpu'], /no checkpoint in \/nonexistent\/checkpoints/],
+      [['verify', '--model', '/x', '--loss', 'mse'], /--loss must be one of ntxent, infonce, got 'mse'/],
+      [['eval', '--checkpoint', '/nonexistent', '--backend', 'cpu'], /no checkpoint in \/nonexistent or \/nonexistent\/checkpoints/],
     ];
     for (const [argv, message] of cases) {
       const { code, err } = await run(...argv);
@@ -76,7 +76,7 @@ describe('gradcache CLI', () => {
       'cpu',
       '--batch',
       '32',
-      '--chunks',
+      '--chunk',
       '8,16',
       '--rounds',
       '1',
@@ -92,9 +92,7 @@ describe('gradcache CLI', () => {
       expect(svg).toMatch(/^<svg[^>]*>/);
       expect(svg).toContain('GradCache');
     }
-    expect((await run('bench', '--model', join(dir, 'mlp'), '--chunks', '8,x')).err).toMatch(
-      /--chunks must be a non-negative integer, got 'x'/,
-    );
+    expect((await run('bench', '--model', join(dir, 'mlp'), '--chunk', '8,x')).err).toMatch(/--chunk must be an integer ≥ 1, got 'x'/);
     mlp.model.dispose();
   });
 

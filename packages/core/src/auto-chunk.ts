@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedConfig } from './config.js';
 import { check } from './errors.js';
 import { measureMemorySync } from './memory.js';
+import { encodeChunk } from './phases.js';
 import { withSeededRandom } from './random-replay.js';
-import { batchSize, sliceBatch } from './split-input.js';
+import { batchSize, sliceBatch } from './chunk-input.js';
 import { snapshotState } from './state-snapshot.js';
 import type { Batch, Encoder } from './types.js';
 
@@ -14,7 +15,7 @@ export interface AutoChunk {
   memoryBudget: number;
   /** The predicted peak of a step with these chunks. */
   predictedPeakBytes: number;
-  /** Reps, cache and gradient accumulators: held through phase 3. */
+  /** Reps, rep gradients and gradient accumulators: held through phase 3. */
   fixedBytes: number;
   /** The loss phase's own peak on the full reps. */
   lossPhaseBytes: number;
@@ -35,7 +36,7 @@ const HEADROOM = 0.9;
 /**
  * Chooses the largest chunk per encoder whose step fits `budget`: measures one chunk's re-forward +
  * backward at two sizes (a linear fit per row), the loss phase on reps of the full batch, and adds
- * what the step holds throughout (reps, cache, gradient accumulators). State variables are put back.
+ * what a batch holds throughout (reps, rep gradients, gradient accumulators). State variables are put back.
  */
 export function chooseChunkSizes<E>(
   config: ResolvedConfig<E>,
@@ -43,8 +44,8 @@ export function chooseChunkSizes<E>(
   rows: readonly number[],
   budget: number,
   extra: E | undefined,
-  rep: (encoder: Encoder, i: number, chunk: Batch) => tf.Tensor2D,
 ): AutoChunk {
+  const rep = (encoder: Encoder, i: number, chunk: Batch): tf.Tensor2D => encodeChunk(encoder, i, chunk, config.getRep[i]).rep;
   const { encoders } = config;
   const state = snapshotState(encoders.flatMap((e) => e.stateVariables ?? []));
   try {
@@ -87,7 +88,7 @@ export function chooseChunkSizes<E>(
       }),
     ).peakBytes;
     tf.dispose(reps);
-    // Held through phase 3: the reps (kept for the replay check), the cache and the gradient
+    // Held through phase 3: the reps (kept for the replay check), the rep gradients and the gradient
     // accumulators (a chunk's own gradients are in its measured cost).
     const fixedBytes = 2 * repBytes + variableBytes;
     const target = HEADROOM * budget;
@@ -98,7 +99,7 @@ export function chooseChunkSizes<E>(
         'BUDGET_TOO_SMALL',
         () =>
           `GradCache: chunkSize 'auto' cannot fit a chunk of encoder ${i} ('${(encoders[i] as Encoder).name}') in memoryBudget ${mib(budget)}: ` +
-          `the step holds ${mib(fixedBytes)} (reps, cache, gradients) and one row's re-forward needs ${mib(baseBytes + bytesPerRow)}. Raise memoryBudget.`,
+          `a batch holds ${mib(fixedBytes)} (reps, rep gradients, gradients) and one row's re-forward needs ${mib(baseBytes + bytesPerRow)}. Raise memoryBudget.`,
       );
       return Math.min(rows[i] as number, fit);
     });
@@ -128,10 +129,7 @@ export class ChunkPlanner<E> {
   private current: readonly number[];
   private last: { key: string; choice: AutoChunk } | undefined;
 
-  constructor(
-    private readonly config: ResolvedConfig<E>,
-    private readonly rep: (encoder: Encoder, i: number, chunk: Batch) => tf.Tensor2D,
-  ) {
+  constructor(private readonly config: ResolvedConfig<E>) {
     this.current = config.chunkSize === 'auto' ? [] : config.chunkSize;
   }
 
@@ -151,7 +149,7 @@ export class ChunkPlanner<E> {
     const key = rows.join(',');
     if (this.last?.key !== key) {
       const budget = this.config.memoryBudget ?? defaultMemoryBudget();
-      this.last = { key, choice: chooseChunkSizes(this.config, inputs, rows, budget, extra, this.rep) };
+      this.last = { key, choice: chooseChunkSizes(this.config, inputs, rows, budget, extra) };
       this.current = this.last.choice.chunkSize;
     }
     return this.current;

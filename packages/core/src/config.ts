@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, describe } from './errors.js';
-import type { Batch, Encoder, EncoderOutput, LossFunction } from './types.js';
+import type { ChunkInput, Encoder, GetRep, LossFunction } from './types.js';
 
 /** How to build a GradCache. */
 export interface GradCacheConfig<E = unknown> {
@@ -18,7 +18,7 @@ export interface GradCacheConfig<E = unknown> {
   memoryBudget?: number;
   /** The loss over the full-batch reps; it may close over variables of its own (a temperature). */
   loss: LossFunction<E>;
-  /** Base seed of random replay; the same seed gives the same dropout masks. Default: random. */
+  /** Base seed of random replay; the same seed gives the same dropout masks. Default 0. */
   seed?: number;
   /**
    * Which variables the loss itself trains (a learnable temperature, a CLIP logit scale):
@@ -33,10 +33,21 @@ export interface GradCacheConfig<E = unknown> {
    * state or an unreplayed random source). Default 1e-4; `false` turns the check off.
    */
   replayTolerance?: number | false;
-  /** Splits one encoder's batch into chunks; default: slices every tensor along its first dimension. */
-  splitInput?: (batch: Batch, chunkSize: number, encoderIndex: number) => Batch[];
-  /** Turns an encoder's output into its [rows, d] rep; default: the output, which must be that tensor. */
-  getRep?: (output: EncoderOutput, encoderIndex: number) => tf.Tensor2D;
+  /**
+   * Scale the gradients so their global L2 norm is at most this before `step` applies them
+   * (`computeGradients` returns them unclipped, with `gradNorm`). Default: no clipping.
+   */
+  clipNorm?: number;
+  /**
+   * Cuts an encoder's batch into chunks, one for all encoders or one per encoder (undefined: the
+   * default); `tokenBudgetChunks` chunks text by tokens. Default: slices of `chunkSize` rows.
+   */
+  chunkInput?: ChunkInput | readonly (ChunkInput | undefined)[];
+  /**
+   * Turns an encoder's output into its [rows, d] rep, one for all encoders or one per encoder
+   * (undefined: the default). Default: the output itself, or its `rep` field.
+   */
+  getRep?: GetRep | readonly (GetRep | undefined)[];
 }
 
 /** A validated config, every option filled in. */
@@ -48,8 +59,11 @@ export interface ResolvedConfig<E> {
   readonly seed: number;
   readonly lossVariables: 'auto' | 'none' | readonly tf.Variable[];
   readonly replayTolerance: number | false;
-  readonly splitInput: GradCacheConfig<E>['splitInput'];
-  readonly getRep: GradCacheConfig<E>['getRep'];
+  readonly clipNorm: number | undefined;
+  /** One per encoder (undefined: the default). */
+  readonly chunkInput: readonly (ChunkInput | undefined)[];
+  /** One per encoder (undefined: the default). */
+  readonly getRep: readonly (GetRep | undefined)[];
 }
 
 const isVariable = (v: unknown): v is tf.Variable => v instanceof tf.Variable;
@@ -96,7 +110,7 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
     'INVALID_LOSS',
     () => `GradCache: loss must be a function (reps, extra) => tf.Scalar, got ${describe(loss)}.`,
   );
-  const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const seed = config.seed ?? 0;
   check(
     typeof seed === 'number' && Number.isFinite(seed),
     'INVALID_SEED',
@@ -121,16 +135,12 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
     'INVALID_OPTION',
     () => `GradCache: replayTolerance must be a number ≥ 0 or false, got ${describe(replayTolerance)}.`,
   );
-  for (const [name, hook] of [
-    ['splitInput', config.splitInput],
-    ['getRep', config.getRep],
-  ] as const) {
-    check(
-      hook === undefined || typeof hook === 'function',
-      'INVALID_OPTION',
-      () => `GradCache: ${name} must be a function or left out, got ${describe(hook)}.`,
-    );
-  }
+  const { clipNorm } = config;
+  check(
+    clipNorm === undefined || (typeof clipNorm === 'number' && Number.isFinite(clipNorm) && clipNorm > 0),
+    'INVALID_OPTION',
+    () => `GradCache: clipNorm must be a positive number, got ${describe(clipNorm)}.`,
+  );
   return {
     encoders: [...encoders],
     chunkSize: chunkSize === 'auto' ? 'auto' : [...sizes],
@@ -139,9 +149,22 @@ export function resolveConfig<E>(config: GradCacheConfig<E>): ResolvedConfig<E> 
     seed,
     lossVariables: Array.isArray(lossVariables) ? [...new Set(lossVariables)] : lossVariables,
     replayTolerance,
-    splitInput: config.splitInput,
-    getRep: config.getRep,
+    clipNorm,
+    chunkInput: perEncoder('chunkInput', config.chunkInput, encoders.length),
+    getRep: perEncoder('getRep', config.getRep, encoders.length),
   };
+}
+
+/** A hook given once for all encoders or once per encoder, as one entry per encoder. */
+function perEncoder<F>(name: string, hook: F | readonly (F | undefined)[] | undefined, count: number): (F | undefined)[] {
+  if (hook === undefined) return Array.from({ length: count }, () => undefined);
+  const list = Array.isArray(hook) ? (hook as readonly (F | undefined)[]) : Array.from({ length: count }, () => hook as F);
+  check(
+    list.length === count && list.every((f) => f === undefined || typeof f === 'function'),
+    'INVALID_OPTION',
+    () => `GradCache: ${name} must be a function, or one function per encoder (${count}), got ${describe(hook)}.`,
+  );
+  return [...list];
 }
 
 /** An encoder: an object with a name, an `encode` function and lists of tf.Variable. */
@@ -186,16 +209,4 @@ export function checkLive(variables: readonly tf.Variable[], where: string): voi
         'Build the GradCache again with the live variables.',
     );
   }
-}
-
-const resolved = new WeakMap<object, ResolvedConfig<unknown>>();
-
-/** Remembers `owner`'s checked config (a GradCache's, for verify); not exported from the package. */
-export function rememberConfig<E>(owner: object, config: ResolvedConfig<E>): void {
-  resolved.set(owner, config as ResolvedConfig<unknown>);
-}
-
-/** The config remembered for `owner`. */
-export function resolvedConfigOf<E>(owner: object): ResolvedConfig<E> {
-  return resolved.get(owner) as ResolvedConfig<E>;
 }

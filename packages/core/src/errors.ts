@@ -16,7 +16,7 @@ export type GradCacheErrorCode =
   | 'INVALID_INPUT'
   | 'EMPTY_BATCH'
   | 'BATCH_SIZE_MISMATCH'
-  | 'INVALID_SPLIT'
+  | 'INVALID_CHUNKS'
   | 'BUDGET_TOO_SMALL'
   | 'INVALID_REP'
   | 'NOT_SYNCHRONOUS'
@@ -25,15 +25,17 @@ export type GradCacheErrorCode =
   | 'LOSS_NOT_SCALAR'
   | 'LOSS_NOT_FINITE'
   | 'GRADS_NOT_FINITE'
-  | 'STEP_FINISHED';
+  | 'BATCH_FINISHED';
 
 /**
  * The one error class of @gradcache/core. `code` says which rule was broken; the message names the
  * function, the argument, the value received and the fix.
  *
  * ```ts
- * try { cache.step(optimizer, inputs); } catch (e) {
- *   if (e instanceof GradCacheError && e.code === 'LOSS_NOT_FINITE') lowerTheLearningRate();
+ * try {
+ *   gradCache.step(optimizer, inputs);
+ * } catch (e) {
+ *   if (e instanceof GradCacheError && e.code === 'LOSS_NOT_FINITE') optimizer.dispose();
  * }
  * ```
  */

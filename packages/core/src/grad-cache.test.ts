@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectClose, expectGradsClose, expectNoLeaks, testMlp, useBackend } from '@gradcache/testing';
+import {
+  expectClose,
+  expectGradsClose,
+  expectNoLeaks,
+  fullBatchReference,
+  infoNceReference,
+  testMlp,
+  useBackend,
+} from '@gradcache/testing';
 import { GradCache } from './grad-cache.js';
 import { functionEncoder } from './function-encoder.js';
 import { measureMemory } from './memory.js';
@@ -9,24 +17,17 @@ import type { Batch, Encoder } from './types.js';
 
 beforeAll(() => useBackend('cpu'));
 
-/** InfoNCE written out in full, as these tests' own reference loss. */
-function infoNce(q: tf.Tensor2D, d: tf.Tensor2D, temperature: tf.Scalar | number = 0.5): tf.Scalar {
-  const logits = tf.div(tf.matMul(q, d, false, true), temperature);
-  const labels = tf.oneHot(tf.range(0, q.shape[0], 1, 'int32'), d.shape[0]);
-  return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-}
+const infoNce = infoNceReference;
 
-const pairLoss = ([a, b]: tf.Tensor2D[]): tf.Scalar => infoNce(a as tf.Tensor2D, b as tf.Tensor2D);
+const pairLoss = ([a, b]: tf.Tensor2D[]): tf.Scalar => infoNce(a as tf.Tensor2D, b as tf.Tensor2D, 0.5);
 
 /** The gradient of `loss` with every encoder run on its whole batch in one gradient scope. */
-function fullBatchGrads(
+const fullBatchGrads = (
   encoders: readonly Encoder[],
   inputs: readonly Batch[],
   loss: (reps: tf.Tensor2D[]) => tf.Scalar,
   variables: tf.Variable[],
-): { value: tf.Scalar; grads: tf.NamedTensorMap } {
-  return tf.variableGrads(() => loss(encoders.map((e, i) => e.encode(inputs[i] as Batch, { training: true }) as tf.Tensor2D)), variables);
-}
+) => fullBatchReference(encoders, inputs, loss, variables);
 
 /** Runs computeGradients and the full-batch reference, compares them, frees everything. */
 function expectMatchesFullBatch(cache: GradCache, inputs: readonly Batch[], loss: (reps: tf.Tensor2D[]) => tf.Scalar): void {
@@ -144,7 +145,7 @@ describe('GradCache', () => {
     d.dispose();
   });
 
-  test('takes custom splitInput and getRep hooks', () => {
+  test('takes custom chunkInput and getRep hooks, one per encoder or one for all', () => {
     const w = tf.variable(tf.randomNormal([4, 3], 0, 1, 'float32', 14), true);
     const enc = functionEncoder({
       name: 'two-headed',
@@ -159,10 +160,10 @@ describe('GradCache', () => {
       chunkSize: 4,
       loss: pairLoss,
       // Uneven chunks: 2 rows, then the rest.
-      splitInput: (batch, _size, i) => {
+      chunkInput: [0, 1].map((i) => (batch: Batch) => {
         splits.push(i);
         return [tf.slice(batch as tf.Tensor, 0, 2), tf.slice(batch as tf.Tensor, 2, 7)];
-      },
+      }),
       getRep: (out) => (out as { rep: tf.Tensor2D }).rep,
     });
     const plain = { ...enc, encode: (input: Batch) => tf.matMul(input as tf.Tensor2D, w) };
@@ -283,7 +284,7 @@ describe('GradCache', () => {
       tf.dispose([w, x]);
     });
 
-    test("setting steps resumes the replay: a new GradCache at steps = 2 draws step 2's masks", () => {
+    test("setting batchIndex resumes the replay: a new GradCache at batchIndex = 2 draws batch 2's masks", () => {
       const w = tf.variable(tf.randomNormal([4, 6], 0, 1, 'float32', 31), true);
       const x = tf.randomNormal([5, 4], 0, 1, 'float32', 32);
       const loss = ([r]: tf.Tensor2D[]): tf.Scalar => tf.sum(tf.square(r as tf.Tensor2D));
@@ -296,13 +297,13 @@ describe('GradCache', () => {
       const straight = new GradCache({ encoders: [dropoutEncoder(w, [])], chunkSize: 2, seed: 3, loss });
       const [g0, , g2] = [gradAt(straight), gradAt(straight), gradAt(straight)];
       const resumed = new GradCache({ encoders: [dropoutEncoder(w, [])], chunkSize: 2, seed: 3, loss });
-      resumed.steps = 2;
+      resumed.batchIndex = 2;
       expect(gradAt(resumed)).toEqual(g2);
       expect(g2).not.toEqual(g0);
-      expect(resumed.steps).toBe(3);
+      expect(resumed.batchIndex).toBe(3);
       expect(() => {
-        resumed.steps = -1;
-      }).toThrowError(/GradCache.steps: must be an integer ≥ 0/);
+        resumed.batchIndex = -1;
+      }).toThrowError(/GradCache.batchIndex: must be an integer ≥ 0/);
       tf.dispose([w, x]);
     });
 

@@ -1,36 +1,19 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { checkLive, type GradCacheConfig, type ResolvedConfig, rememberConfig, resolveConfig } from './config.js';
-import { check, describe } from './errors.js';
+import type * as tf from '@tensorflow/tfjs-core';
 import { type AutoChunk, ChunkPlanner } from './auto-chunk.js';
-import {
-  type BeginOptions,
-  CachedStep,
-  checkOptimizer,
-  encodeChunk,
-  type GradCacheResult,
-  isFrozen,
-  type StepHost,
-  type StepResult,
-} from './cached-step.js';
-import { batchSize, batchTensors, type ChunkPlan, planChunks } from './split-input.js';
-import type { Batch, Encoder } from './types.js';
-
-export type { GradCacheResult, StepResult } from './cached-step.js';
+import { CachedBatch, checkOptimizer } from './cached-batch.js';
+import { batchSize, type ChunkPlan, planChunks } from './chunk-input.js';
+import { checkLive, type GradCacheConfig, type ResolvedConfig, resolveConfig } from './config.js';
+import { check, describe } from './errors.js';
+import { LossVariables } from './loss-variables.js';
+import type { BeginOptions, GradCacheResult, StepResult } from './results.js';
+import { type Batch, type Encoder, isFrozen } from './types.js';
 
 /**
  * Gradient caching (Gao et al. 2021): the exact gradient of a loss over a large batch, at the
- * activation memory of one chunk, for the price of one extra forward pass.
- *
- * 1. forward every chunk without a tape and concatenate the reps;
- * 2. compute the loss on the full reps and its gradient with respect to them — the cache;
- * 3. re-forward each chunk under a tape and back-propagate its slice of the cache (`dy`) into the
- *    encoder's variables, accumulating over chunks.
- *
- * The phases are in `CachedStep` (cached-step.ts); this class holds the configuration, the chunk
- * plan and the step count, and feeds a step whole batches. Dropout is replayed exactly in step 3
- * (see `withSeededRandom`), and each re-forward is checked against its first pass; state variables
- * are left as one chunked forward leaves them. The optimizer update is `step`; `computeGradients`
- * only computes; `begin` feeds a step one chunk at a time.
+ * activation memory of one chunk, for the price of one extra forward pass. The three phases are in
+ * phases.ts; this class holds the configuration, the chunk sizes and the batch index, and feeds a
+ * `CachedBatch` whole batches. `computeGradients` only computes; `step` also applies one optimizer
+ * update; `begin` hands the caller a batch to feed one chunk at a time.
  *
  * ```ts
  * const gradCache = new GradCache({ encoders: [queryEncoder, docEncoder], chunkSize: 64,
@@ -39,25 +22,25 @@ export type { GradCacheResult, StepResult } from './cached-step.js';
  * ```
  */
 export class GradCache<E = unknown> {
+  /** The checked configuration, every option filled in. */
+  readonly config: ResolvedConfig<E>;
   /** The encoders, in the order of the inputs. */
   readonly encoders: readonly Encoder[];
   /** The base seed of random replay. */
   readonly seed: number;
-  private readonly config: ResolvedConfig<E>;
-  /** With lossVariables 'auto': the variables the loss was seen to read, in the order first seen. */
-  private readonly seenLossVariables: tf.Variable[] = [];
-  private stepCount = 0;
+  private readonly lossVariables: LossVariables;
   private readonly planner: ChunkPlanner<E>;
+  private nextBatch = 0;
 
   constructor(config: GradCacheConfig<E>) {
     this.config = resolveConfig(config);
-    rememberConfig(this, this.config);
     this.encoders = this.config.encoders;
-    this.planner = new ChunkPlanner(this.config, (_encoder, i, chunk) => encodeChunk(this.config, chunk, i).rep);
     this.seed = this.config.seed;
+    this.lossVariables = new LossVariables(this.config.lossVariables, new Set(this.encoders.flatMap((e) => e.trainableVariables)));
+    this.planner = new ChunkPlanner(this.config);
   }
 
-  /** Rows per chunk, one per encoder; with chunkSize 'auto', what the last batch sizes chose ([] before the first step). */
+  /** Rows per chunk, one per encoder; with chunkSize 'auto', what the last batch sizes chose ([] before the first batch). */
   get chunkSize(): readonly number[] {
     return this.planner.sizes;
   }
@@ -72,19 +55,19 @@ export class GradCache<E = unknown> {
     return this.planner.plan(inputs, extra);
   }
 
-  /** How many times gradients have been computed; the step index used for random replay. */
-  get steps(): number {
-    return this.stepCount;
+  /** The index the next batch gets: how many batches have begun. Random replay seeds each chunk by it. */
+  get batchIndex(): number {
+    return this.nextBatch;
   }
 
-  /** Sets the step index, to resume a run from a checkpoint with the same random replay. */
-  set steps(value: number) {
+  /** Sets the next batch's index, to resume a run from a checkpoint with the same random replay. */
+  set batchIndex(value: number) {
     check(
       Number.isInteger(value) && value >= 0,
       'INVALID_OPTION',
-      () => `GradCache.steps: must be an integer ≥ 0 (the step to resume at), got ${describe(value)}.`,
+      () => `GradCache.batchIndex: must be an integer ≥ 0 (the batch to resume at), got ${describe(value)}.`,
     );
-    this.stepCount = value;
+    this.nextBatch = value;
   }
 
   /**
@@ -92,85 +75,68 @@ export class GradCache<E = unknown> {
    * them to the optimizer: the encoders' (first appearance; frozen encoders have none), then the loss's.
    */
   get variables(): tf.Variable[] {
-    const { lossVariables } = this.config;
-    const own = lossVariables === 'none' ? [] : lossVariables === 'auto' ? this.seenLossVariables : lossVariables;
-    return [...new Set([...this.encoders.filter((e) => !isFrozen(e)).flatMap((e) => e.trainableVariables), ...own])];
+    const encoders = this.encoders.filter((e) => !isFrozen(e)).flatMap((e) => e.trainableVariables);
+    return [...new Set([...encoders, ...this.lossVariables.list])];
   }
 
   /**
-   * Starts a step to be fed a chunk at a time (`add`), for batches that do not exist at once — data
+   * Begins a batch to be fed a chunk at a time (`add`), for batches that do not exist at once — data
    * arriving from a loader, 1024² images re-loaded for the re-forward (`load`). `computeGradients`
    * and `step` are this with every chunk of their inputs added.
    */
-  begin(options: BeginOptions = {}): CachedStep<E> {
-    this.checkLive();
-    return new CachedStep(this.host, this.stepCount++, options);
+  begin(options: BeginOptions = {}): CachedBatch<E> {
+    return this.beginBatch(options, () => {});
   }
 
   /**
-   * The full-batch loss and the gradient of every trainable variable, by variable name, as if all
-   * inputs ran as one batch. `inputs[i]` is the whole batch of `encoders[i]`; `extra` goes to the
-   * loss unchanged. The caller owns and disposes the returned tensors. Gradients that are not finite
-   * are returned and named in `nonFinite`. On any error nothing is returned, no tensor is leaked and
-   * state variables are put back as they were. Reads one small tensor synchronously (the step's
+   * The loss of the whole batch and the gradient of every trainable variable, by variable name, as
+   * if all inputs ran as one batch. `inputs[i]` is the whole batch of `encoders[i]`; `extra` goes to
+   * the loss unchanged. The caller owns and disposes the returned tensors; gradients that are not
+   * finite are returned and named in `nonFinite`. On any error nothing is returned, no tensor is
+   * leaked and state variables are put back. Reads one small tensor synchronously (the batch's
    * checks); on a GPU backend use `computeGradientsAsync`.
    */
   computeGradients(inputs: readonly Batch[], extra?: E): GradCacheResult {
-    const { step, release } = this.fill(inputs, extra);
-    try {
-      return step.computeGradients(extra);
-    } finally {
-      release();
-    }
+    return this.fill(inputs, extra).computeGradients(extra);
   }
 
   /**
-   * `computeGradients` without any synchronous read: the step's checks are read with
-   * `await data()`, so WebGPU and WebGL never stall (and WebGPU in Node, which cannot read
-   * synchronously at all, works). The same gradients, bit for bit, on any backend.
+   * `computeGradients` without any synchronous read: the checks are read with `await data()`, so
+   * WebGPU and WebGL never stall (and WebGPU in Node, which cannot read synchronously, works). The
+   * same gradients, bit for bit, on any backend.
    */
-  async computeGradientsAsync(inputs: readonly Batch[], extra?: E): Promise<GradCacheResult> {
-    const { step, release } = this.fill(inputs, extra);
-    try {
-      return await step.computeGradientsAsync(extra);
-    } finally {
-      release();
-    }
+  computeGradientsAsync(inputs: readonly Batch[], extra?: E): Promise<GradCacheResult> {
+    return this.fill(inputs, extra).computeGradientsAsync(extra);
   }
 
   /**
-   * `computeGradients`, then `optimizer.applyGradients` over the full variable set in one fixed
-   * order (tfjs optimizers key their slots by position), then frees the gradients. A loss or a
-   * gradient that is NaN or infinite throws before anything is applied; if anything throws, every
-   * variable (trainable and state) is left as it was before the step.
+   * `computeGradients`, then one optimizer update over the full variable set in one fixed order
+   * (tfjs optimizers key their slots by position), clipped to `clipNorm`, then frees the gradients.
+   * A loss or gradient that is NaN or infinite throws before anything is applied; if anything
+   * throws, every variable (trainable and state) is left as it was before the step.
    */
   step(optimizer: tf.Optimizer, inputs: readonly Batch[], extra?: E): StepResult {
     checkOptimizer(optimizer, 'GradCache.step');
-    const { step, release } = this.fill(inputs, extra);
-    try {
-      return step.step(optimizer, extra);
-    } finally {
-      release();
-    }
+    return this.fill(inputs, extra).step(optimizer, extra);
   }
 
   /** `step` without any synchronous read (see `computeGradientsAsync`); use it on WebGPU and WebGL. */
-  async stepAsync(optimizer: tf.Optimizer, inputs: readonly Batch[], extra?: E): Promise<StepResult> {
+  stepAsync(optimizer: tf.Optimizer, inputs: readonly Batch[], extra?: E): Promise<StepResult> {
     checkOptimizer(optimizer, 'GradCache.stepAsync');
-    const { step, release } = this.fill(inputs, extra);
-    try {
-      return await step.stepAsync(optimizer, extra);
-    } finally {
-      release();
-    }
+    return this.fill(inputs, extra).stepAsync(optimizer, extra);
+  }
+
+  private beginBatch(options: BeginOptions, onEnd: () => void): CachedBatch<E> {
+    this.checkLive();
+    const host = { config: this.config, lossVariables: this.lossVariables, variables: () => this.variables };
+    return new CachedBatch(host, this.nextBatch++, options, onEnd);
   }
 
   /**
-   * Phase 1 for whole batches: a step with every chunk of `inputs` added, each chunk re-taken for
-   * the re-forward (a new slice, or the custom split's chunk). `release` frees a custom split's
-   * chunks (not the inputs themselves) once the step is over.
+   * Phase 1 for whole batches: a batch with every chunk of `inputs` added, each chunk taken again
+   * for the re-forward (a new slice, or the custom chunkInput's chunk, freed when the batch ends).
    */
-  private fill(inputs: readonly Batch[], extra: E | undefined): { step: CachedStep<E>; release: () => void } {
+  private fill(inputs: readonly Batch[], extra: E | undefined): CachedBatch<E> {
     check(
       Array.isArray(inputs) && inputs.length === this.encoders.length,
       'INPUT_COUNT',
@@ -181,56 +147,27 @@ export class GradCache<E = unknown> {
     const rows = inputs.map((batch, i) => batchSize(batch, 'GradCache.computeGradients', `inputs[${i}]`));
     const chunkSizes = this.planChunkSizes(inputs, extra);
     this.checkLive();
-    const inputTensors = new Set(inputs.flatMap(batchTensors));
     const plans: ChunkPlan[] = [];
-    const release = (): void => {
-      if (this.config.splitInput === undefined) return;
-      const made = plans.flatMap((plan) => plan.sizes.flatMap((_, j) => batchTensors(plan.take(j)))).filter((t) => !inputTensors.has(t));
-      tf.dispose(made);
-    };
+    const release = (): void => plans.forEach((plan) => plan.dispose());
     try {
-      for (const [i, batch] of inputs.entries())
-        plans.push(planChunks(batch, rows[i] as number, chunkSizes[i] as number, i, this.config.splitInput));
-      const step = this.begin({ load: (i, j) => (plans[i] as ChunkPlan).take(j) });
-      for (const [i, plan] of plans.entries()) for (let j = 0; j < plan.sizes.length; j++) step.add(i);
-      return { step, release };
+      for (const [i, batch] of inputs.entries()) {
+        plans.push(planChunks(batch, rows[i] as number, chunkSizes[i] as number, i, this.config.chunkInput[i]));
+      }
     } catch (error) {
       release();
       throw error;
     }
+    const batch = this.beginBatch({ load: (i, j) => (plans[i] as ChunkPlan).take(j) }, release);
+    for (const [i, plan] of plans.entries()) for (let j = 0; j < plan.sizes.length; j++) batch.add(i);
+    return batch;
   }
 
-  /** Every variable a step reads must be alive; a learnable temperature replaced between steps is forgotten. */
+  /** Every variable a batch reads must be alive; a learnable temperature replaced between steps is forgotten. */
   private checkLive(): void {
     const stateVariables = this.encoders.flatMap((e) => e.stateVariables ?? []);
     checkLive([...this.encoders.flatMap((e) => e.trainableVariables), ...stateVariables], 'GradCache.computeGradients');
-    if (Array.isArray(this.config.lossVariables)) checkLive(this.config.lossVariables, 'GradCache.computeGradients (lossVariables)');
-    const live = this.seenLossVariables.filter((v) => !v.isDisposed);
-    this.seenLossVariables.splice(0, this.seenLossVariables.length, ...live);
-  }
-
-  /** What a CachedStep borrows from this GradCache. */
-  private get host(): StepHost<E> {
-    const { config } = this;
-    const encoderVariables = new Set(this.encoders.flatMap((e) => e.trainableVariables));
-    return {
-      config,
-      variables: () => this.variables,
-      lossVariables: () => {
-        const { lossVariables } = config;
-        const offered =
-          lossVariables === 'none'
-            ? []
-            : lossVariables === 'auto'
-              ? Object.values(tf.engine().registeredVariables).filter((v) => v.trainable)
-              : [...lossVariables];
-        return {
-          offered,
-          seen: (v) => {
-            if (lossVariables === 'auto' && !encoderVariables.has(v) && !this.seenLossVariables.includes(v)) this.seenLossVariables.push(v);
-          },
-        };
-      },
-    };
+    const { lossVariables } = this.config;
+    if (Array.isArray(lossVariables)) checkLive(lossVariables, 'GradCache.computeGradients (lossVariables)');
+    this.lossVariables.forgetDisposed();
   }
 }

@@ -7,7 +7,7 @@ import { GradCacheError } from './errors.js';
 import { expectError } from './errors.test-helper.js';
 import { functionEncoder } from './function-encoder.js';
 import { GradCache } from './grad-cache.js';
-import { chunkRanges, splitInput } from './split-input.js';
+import { chunkBatch, chunkRanges } from './chunk-input.js';
 import type { Batch, Encoder } from './types.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -152,7 +152,7 @@ describe('inputs and variables are never the engine to free', () => {
       chunkSize: 3,
       loss: ([r]) => tf.sum(tf.matMul(r as tf.Tensor2D, w)),
       lossVariables: [w],
-      splitInput: (batch) => [batch], // hands the caller's tensor to encode as is
+      chunkInput: (batch) => [batch], // hands the caller's tensor to encode as is
     });
     expectNoLeaks(() => tf.dispose(cache.computeGradients([x])));
     expect(x.isDisposed).toBe(false);
@@ -239,11 +239,11 @@ describe('replay checks', () => {
   });
 });
 
-describe('custom splitInput must cover the batch', () => {
+describe('custom chunkInput must cover the batch', () => {
   test.each([
     ['fewer rows', (b: Batch) => [tf.slice(b as tf.Tensor, 0, 2)], /2 = 2 rows for a batch of 5/],
     ['more rows', (b: Batch) => [b, tf.slice(b as tf.Tensor, 0, 1)], /5 \+ 1 = 6 rows for a batch of 5/],
-  ])('INVALID_SPLIT for chunks covering %s than the batch', (_, split, pattern) => {
+  ])('INVALID_CHUNKS for chunks covering %s than the batch', (_, split, pattern) => {
     const { w, encoder } = linear(7);
     const x = tf.ones([5, 3]);
     const made: tf.Tensor[] = [];
@@ -251,7 +251,7 @@ describe('custom splitInput must cover the batch', () => {
       encoders: [encoder],
       chunkSize: 2,
       loss: sumSquares,
-      splitInput: (b) => {
+      chunkInput: (b) => {
         const chunks = split(b) as tf.Tensor[];
         made.push(...chunks.filter((c) => c !== b));
         return chunks;
@@ -261,7 +261,7 @@ describe('custom splitInput must cover the batch', () => {
     try {
       cache.computeGradients([x]);
     } catch (e) {
-      expect((e as GradCacheError).code).toBe('INVALID_SPLIT');
+      expect((e as GradCacheError).code).toBe('INVALID_CHUNKS');
       message = (e as Error).message;
     }
     expect(message).toMatch(pattern);
@@ -307,7 +307,7 @@ describe('typed errors for malformed configs, encoders and losses', () => {
     ['a loss that is not a function', bad({ loss: 'infoNCE' }), 'INVALID_LOSS', /loss must be a function .* got "infoNCE"/],
     ['a bad lossVariables', bad({ lossVariables: 'all' }), 'INVALID_OPTION', /lossVariables must be 'auto', 'none' or an array/],
     ['a negative replayTolerance', bad({ replayTolerance: -1 }), 'INVALID_OPTION', /replayTolerance must be a number ≥ 0 or false/],
-    ['a splitInput that is not a function', bad({ splitInput: 3 }), 'INVALID_OPTION', /splitInput must be a function/],
+    ['a chunkInput that is not a function', bad({ chunkInput: 3 }), 'INVALID_OPTION', /chunkInput must be a function/],
   ] as const)('%s', (_, config, code, pattern) => {
     expect(expectError(code, () => new GradCache(config as GradCacheConfig))).toMatch(pattern);
   });
@@ -355,10 +355,10 @@ describe('typed errors for malformed configs, encoders and losses', () => {
     tf.dispose([w3, x, temperature]);
   });
 
-  test('chunkRanges and splitInput refuse a chunk size of 0 instead of looping forever', () => {
+  test('chunkRanges and chunkBatch refuse a chunk size of 0 instead of looping forever', () => {
     const x = tf.ones([3, 2]);
     expect(expectError('INVALID_CHUNK_SIZE', () => chunkRanges(3, 0))).toMatch(/chunkRanges: chunkSize must be a positive integer, got 0/);
-    expect(expectError('INVALID_CHUNK_SIZE', () => splitInput(x, 0))).toMatch(/splitInput: chunkSize must be a positive integer/);
+    expect(expectError('INVALID_CHUNK_SIZE', () => chunkBatch(x, 0))).toMatch(/chunkBatch: chunkSize must be a positive integer/);
     expectError('INVALID_INPUT', () => chunkRanges(-1, 2));
     x.dispose();
   });
@@ -376,7 +376,7 @@ describe('typed errors for malformed configs, encoders and losses', () => {
     );
     fc.assert(
       fc.property(
-        fc.constantFrom('encoders', 'chunkSize', 'loss', 'seed', 'lossVariables', 'replayTolerance', 'splitInput', 'getRep'),
+        fc.constantFrom('encoders', 'chunkSize', 'loss', 'seed', 'lossVariables', 'replayTolerance', 'chunkInput', 'getRep'),
         anything,
         (key, value) => {
           const x = tf.ones([2, 3]);

@@ -33,7 +33,7 @@ describe('verify', () => {
     const d = testMlp({ widths: [6, 12, 4], dropout: 0.3, seed: 4 });
     const x = inputs();
     const gradCache = new GradCache({ encoders: [q, d], chunkSize: 3, loss: infoNCE, seed: 9 });
-    gradCache.steps = 5;
+    gradCache.batchIndex = 5;
     const weights = gradCache.variables.map((v) => Array.from(v.dataSync()));
     const before = tf.memory().numTensors;
     const report = verify(gradCache, x);
@@ -43,7 +43,7 @@ describe('verify', () => {
     expect(report.replay).toHaveLength(8);
     expect(report.replay.every((r) => r.drift === 0)).toBe(true);
     expect(report.loss.cached).toBeCloseTo(report.loss.reference, 5);
-    expect(gradCache.steps).toBe(5);
+    expect(gradCache.batchIndex).toBe(5);
     expect(gradCache.variables.map((v) => Array.from(v.dataSync()))).toEqual(weights);
     expect(report.summary).toMatch(/^verify: PASS — 8 variables, 8 chunks/);
     tf.dispose(x);
@@ -125,5 +125,30 @@ describe('verify', () => {
     tf.dispose(x);
     q.dispose();
     counter.dispose();
+  });
+
+  test('passes for an encoder returning { rep, auxLoss }: the reference adds the auxiliary losses too', () => {
+    const w = tf.variable(tf.randomNormal([6, 4], 0, 1, 'float32', 31), true, 'aux_w');
+    const encoder = functionEncoder({
+      name: 'with-aux',
+      variables: [w],
+      encode: (x) => {
+        const rep = tf.tanh(tf.matMul(x as tf.Tensor2D, w)) as tf.Tensor2D;
+        return { rep, auxLoss: tf.mul(tf.mean(tf.square(rep)), 0.5) };
+      },
+    });
+    const x = inputs();
+    const before = tf.memory().numTensors;
+    const report = verify({ encoders: [encoder, encoder], chunkSize: 3, loss: infoNCE }, x);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(report.pass, report.summary).toBe(true);
+    // The loss verify reports includes the auxiliary terms: more than the InfoNCE of the reps alone.
+    const plain = tf.tidy(() => {
+      const reps = x.map((b) => tf.tanh(tf.matMul(b as tf.Tensor2D, w)) as tf.Tensor2D);
+      return infoNCE(reps).dataSync()[0] as number;
+    });
+    expect(report.loss.reference).toBeGreaterThan(plain);
+    expect(report.loss.cached).toBeCloseTo(report.loss.reference, 5);
+    tf.dispose([x, w]);
   });
 });

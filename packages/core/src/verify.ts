@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type GradCacheConfig, type ResolvedConfig, resolvedConfigOf } from './config.js';
+import { relativeDrift } from './checks.js';
+import { batchSize, type ChunkPlan, planChunks } from './chunk-input.js';
+import type { GradCacheConfig, ResolvedConfig } from './config.js';
 import { check, describe, GradCacheError } from './errors.js';
 import { GradCache } from './grad-cache.js';
+import { encodeChunk } from './phases.js';
 import { chunkSeed, withSeededRandom } from './random-replay.js';
-import { relativeDrift } from './replay-check.js';
-import { batchSize, planChunks } from './split-input.js';
 import { snapshotState } from './state-snapshot.js';
 import type { Batch, Encoder } from './types.js';
 
@@ -36,7 +37,7 @@ export interface VariableCheck {
 export interface ReplayCheck {
   encoder: string;
   encoderIndex: number;
-  chunk: number;
+  chunkIndex: number;
   /** max|second − first| / max|first|. */
   drift: number;
 }
@@ -58,10 +59,8 @@ export interface VerifyReport {
   summary: string;
 }
 
-function repOf<E>(config: ResolvedConfig<E>, i: number, chunk: Batch, training: boolean): tf.Tensor2D {
-  const output = (config.encoders[i] as Encoder).encode(chunk, { training });
-  return (config.getRep === undefined ? output : config.getRep(output, i)) as tf.Tensor2D;
-}
+const repOf = <E>(config: ResolvedConfig<E>, i: number, chunk: Batch, training: boolean): tf.Tensor2D =>
+  encodeChunk(config.encoders[i] as Encoder, i, chunk, config.getRep[i], training).rep;
 
 /** max |t|, or max |t − minus|. */
 const maxAbs = (t: tf.Tensor, minus?: tf.Tensor): number =>
@@ -74,7 +73,7 @@ const maxAbs = (t: tf.Tensor, minus?: tf.Tensor): number =>
  * per-chunk batch statistics, so the reference is exact for dropout and BN too. Also replays each
  * chunk twice to name any encoder whose re-forward drifts (hidden state, a random source that does
  * not come from Math.random), and flags randomness that ignores the replay seed. Nothing is
- * changed: weights, state variables and `gradCache.steps` are as before. Holds no tensors.
+ * changed: weights, state variables and `gradCache.batchIndex` are as before. Holds no tensors.
  *
  * ```ts
  * const report = verify(gradCache, [queries, docs]);
@@ -93,20 +92,20 @@ export function verify<E>(
     () => `verify: tolerance must be > 0 and floor, atol ≥ 0, got ${describe(tolerance)}, ${describe(floor)}, ${describe(atol)}.`,
   );
   const original = target instanceof GradCache ? target : new GradCache(target);
-  const config = resolvedConfigOf<E>(original);
-  const step = original.steps;
+  const { config } = original;
+  const step = original.batchIndex;
   const { encoders } = config;
   check(
     Array.isArray(inputs) && inputs.length === encoders.length,
     'INPUT_COUNT',
     () => `verify: inputs must hold one batch per encoder (${encoders.length}), got ${describe(inputs)}.`,
   );
-  const state = snapshotState(encoders.flatMap((e) => e.stateVariables ?? []));
+  const rows = inputs.map((batch, i) => batchSize(batch, 'verify', `inputs[${i}]`));
   const chunkSizes = original.planChunkSizes(inputs, extra);
-  const plans = inputs.map((batch, i) =>
-    planChunks(batch, batchSize(batch, 'verify', `inputs[${i}]`), chunkSizes[i] as number, i, config.splitInput),
-  );
+  const plans: ChunkPlan[] = [];
+  const state = snapshotState(encoders.flatMap((e) => e.stateVariables ?? []));
   try {
+    inputs.forEach((batch, i) => plans.push(planChunks(batch, rows[i] as number, chunkSizes[i] as number, i, config.chunkInput[i])));
     // Replay: each chunk twice under its seed, state put back in between.
     const replay: ReplayCheck[] = [];
     const fixedRandomness: string[] = [];
@@ -130,24 +129,33 @@ export function verify<E>(
           }
           return relativeDrift(second, first).dataSync()[0] as number;
         });
-        replay.push({ encoder: encoder.name, encoderIndex: i, chunk: j, drift });
+        replay.push({ encoder: encoder.name, encoderIndex: i, chunkIndex: j, drift });
       });
     });
     replay.sort((a, b) => b.drift - a.drift);
 
     const verifier = new GradCache({ ...optionalConfig(config), chunkSize: [...chunkSizes], replayTolerance: false });
-    verifier.steps = step;
+    verifier.batchIndex = step;
     const cached = verifier.computeGradients(inputs, extra);
     state.restore();
     const variables = verifier.variables;
+    // The reference: every chunk in one gradient scope under its replay seed; auxiliary losses by their chunk's share.
     const reference = tf.variableGrads(() => {
+      const auxTerms: tf.Scalar[] = [];
       const reps = plans.map((plan, i) =>
         tf.concat(
-          plan.sizes.map((_, j) => withSeededRandom(chunkSeed(config.seed, step, i, j), () => repOf(config, i, plan.take(j), true))),
+          plan.sizes.map((size, j) =>
+            withSeededRandom(chunkSeed(config.seed, step, i, j), () => {
+              const { rep, auxLoss } = encodeChunk(encoders[i] as Encoder, i, plan.take(j), config.getRep[i]);
+              if (auxLoss !== undefined) auxTerms.push(tf.mul(auxLoss, size / (rows[i] as number)));
+              return rep;
+            }),
+          ),
           0,
         ),
       );
-      return config.loss(reps as tf.Tensor2D[], extra);
+      const loss = config.loss(reps as tf.Tensor2D[], extra);
+      return auxTerms.length === 0 ? loss : (tf.addN([loss, ...auxTerms]) as tf.Scalar);
     }, variables);
     state.restore();
     try {
@@ -168,7 +176,7 @@ export function verify<E>(
           .filter((r) => !(r.drift <= tolerance))
           .map(
             (r) =>
-              `encoder ${r.encoderIndex} ('${r.encoder}') chunk ${r.chunk}: the re-forward drifts by ${r.drift.toExponential(2)} of its first pass (hidden state, or randomness not drawn from Math.random)`,
+              `encoder ${r.encoderIndex} ('${r.encoder}') chunk ${r.chunkIndex}: the re-forward drifts by ${r.drift.toExponential(2)} of its first pass (hidden state, or randomness not drawn from Math.random)`,
           ),
         ...fixedRandomness.map(
           (name) =>
@@ -198,13 +206,14 @@ export function verify<E>(
   } finally {
     state.restore();
     state.dispose();
+    for (const plan of plans) plan.dispose();
   }
 }
 
-/** The resolved config as constructor options (undefined optional fields dropped). */
+/** The resolved config as constructor options. */
 function optionalConfig<E>(config: ResolvedConfig<E>): GradCacheConfig<E> {
-  const { splitInput, getRep, memoryBudget: _budget, ...rest } = config;
-  return { ...rest, ...(splitInput === undefined ? {} : { splitInput }), ...(getRep === undefined ? {} : { getRep }) };
+  const { memoryBudget: _budget, clipNorm, ...rest } = config;
+  return { ...rest, ...(clipNorm === undefined ? {} : { clipNorm }) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { check } from './errors.js';
-import { MaskedPooling } from './layers/attention.js';
+import { MaskedPooling } from './layers/masked-pooling.js';
 import { l2NormalizeLayer } from './layers/l2-normalize.js';
 import { layersEncoder, type LayersEncoder } from './layers-encoder.js';
 import { buildSeeded } from './seeded.js';

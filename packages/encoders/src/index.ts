@@ -7,4 +7,6 @@ export { textEncoder, type TextEncoderOptions } from './text-encoder.js';
 export { embeddingBagEncoder, type EmbeddingBagEncoderOptions } from './embedding-bag-encoder.js';
 export { WordPieceTokenizer, SPECIAL_TOKENS, type EncodeOptions, type TokenizedBatch, type WordPieceTrainingOptions } from './tokenizer.js';
 export { L2Normalize, l2NormalizeLayer } from './layers/l2-normalize.js';
-export { MaskedPooling, MaskedSelfAttention, PositionEmbedding } from './layers/attention.js';
+export { MaskedPooling } from './layers/masked-pooling.js';
+export { MaskedSelfAttention, type MaskedSelfAttentionArgs } from './layers/masked-self-attention.js';
+export { PositionEmbedding } from './layers/position-embedding.js';

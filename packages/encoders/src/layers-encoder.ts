@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Batch, EncodeContext, Encoder } from '@gradcache/core';
+import type { Batch, EncodeContext, Encoder, GetRep } from '@gradcache/core';
 import { check } from './errors.js';
 
 /** Options of layersEncoder. */
@@ -11,7 +11,7 @@ export interface LayersEncoderOptions {
    * Turns the model's output into the [rows, d] rep, e.g. the CLS position or a masked mean over a
    * sequence output; it also gets the chunk's input (for its attention mask). Default: the output.
    */
-  getRep?: (output: tf.Tensor | tf.Tensor[], input: Batch) => tf.Tensor;
+  getRep?: GetRep;
 }
 
 /** An Encoder that also exposes its model. */
@@ -81,7 +81,7 @@ function modelInputs(model: tfl.LayersModel, batch: Batch, name: string): tf.Ten
  *
  * ```ts
  * const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [32], units: 16 })] });
- * const cache = new GradCache({ encoders: [layersEncoder(model)], chunkSize: 64, loss });
+ * const gradCache = new GradCache({ encoders: [layersEncoder(model), layersEncoder(model)], chunkSize: 64, loss });
  * ```
  */
 export function layersEncoder(model: tfl.LayersModel, options: LayersEncoderOptions = {}): LayersEncoder {

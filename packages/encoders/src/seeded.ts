@@ -1,4 +1,4 @@
-import { withSeededRandom } from '@gradcache/core';
+import { withSeededRandom } from '@gradcache/core/internal';
 import { check } from './errors.js';
 
 /**

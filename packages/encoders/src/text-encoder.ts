@@ -1,6 +1,8 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { check } from './errors.js';
-import { MaskedPooling, MaskedSelfAttention, PositionEmbedding } from './layers/attention.js';
+import { MaskedPooling } from './layers/masked-pooling.js';
+import { MaskedSelfAttention } from './layers/masked-self-attention.js';
+import { PositionEmbedding } from './layers/position-embedding.js';
 import { l2NormalizeLayer } from './layers/l2-normalize.js';
 import { layersEncoder, type LayersEncoder } from './layers-encoder.js';
 import { buildSeeded } from './seeded.js';

@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, test } from 'vitest';
-import { expectClose, expectGradsMatchFiniteDifferences, expectNoLeaks, useBackend } from '@gradcache/testing';
+import { expectClose, expectGradsMatchFiniteDifferences, expectNoLeaks, useBackend, fcParameters } from '@gradcache/testing';
 import { expectTiledMemoryLinear } from './loss.test-helper.js';
 import { infoNCE } from './info-nce.js';
 import { symmetricInfoNCE } from './symmetric-info-nce.js';
 
 beforeAll(() => useBackend('cpu'));
-
-const fcSeed = process.env['FC_SEED'] === undefined ? {} : { seed: Number(process.env['FC_SEED']) };
 
 /** Loss and gradients with respect to q, d and the temperature. */
 function valueAndGrads(f: (q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar) => tf.Scalar, xs: tf.Tensor[]): tf.Tensor[] {
@@ -47,7 +45,7 @@ describe('tiled InfoNCE', () => {
         }, 'tiled and untiled InfoNCE');
         tf.dispose([q, d, t]);
       }),
-      { numRuns: 60, ...fcSeed },
+      fcParameters(60),
     );
   });
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { indexKeys, maskedLogSumExp, sameKey } from './masked-softmax.js';
+import { maskedLogSumExp } from './masked-log-sum-exp.js';
+import { indexKeys, sameKey } from './pair-rules.js';
 
 /**
  * The definition InfoNCE, CLIP and their tiled variants share:
@@ -27,7 +28,7 @@ export function groupHeads(d: tf.Tensor2D, group: number): tf.Tensor2D {
 
 /**
  * contrastiveCrossEntropy computed tile by tile: each query's cross-entropy against its positive
- * from the masked-softmax kernel (streaming over tile×tile blocks, custom gradient; no pair
+ * from the masked log-sum-exp kernel (streaming over tile×tile blocks, custom gradient; no pair
  * masked). Never holds more than a few tile×tile blocks: memory O((B + N)·k + tileSize²) instead of
  * O(B·N). Gradients flow to q, d and the scale.
  */

@@ -3,8 +3,11 @@ import { checkAtLeastTwoRows, checkOptions, checkPositive, checkTileSize, checkV
 import { tiledTwoView, twoViewLogits, type NTXentOptions } from './nt-xent.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
+/** Options of dcl: NT-Xent's (a temperature, an optional tile size). */
+export interface DCLOptions extends NTXentOptions {}
+
 /** Options of dclw. */
-export interface DCLWOptions extends NTXentOptions {
+export interface DCLWOptions extends DCLOptions {
   /** σ of the positive weight's softmax. Default 0.5. */
   sigma?: number;
 }
@@ -32,7 +35,7 @@ function decoupled(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature: number, tileSi
  * const loss = dcl(view1Reps, view2Reps, { temperature: 0.1 });
  * ```
  */
-export function dcl(z1: tf.Tensor2D, z2: tf.Tensor2D, options: NTXentOptions): tf.Scalar {
+export function dcl(z1: tf.Tensor2D, z2: tf.Tensor2D, options: DCLOptions): tf.Scalar {
   checkOptions('dcl', options, true);
   checkViews('dcl', z1, z2);
   checkAtLeastTwoRows('dcl', 'z1', z1);

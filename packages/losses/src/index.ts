@@ -4,7 +4,7 @@ export type { Direction, Guide, PairIds } from './masked-info-nce.js';
 export { symmetricInfoNCE, MAX_LOGIT_SCALE, type SymmetricInfoNCEOptions } from './symmetric-info-nce.js';
 export { contrastiveCrossEntropy, tiledContrastiveCrossEntropy } from './contrastive-ce.js';
 export { ntXent, type NTXentOptions } from './nt-xent.js';
-export { dcl, dclw, type DCLWOptions } from './dcl.js';
+export { dcl, dclw, type DCLOptions, type DCLWOptions } from './dcl.js';
 export { barlowTwins, type BarlowTwinsOptions } from './barlow-twins.js';
 export { vicReg, type VICRegOptions } from './vic-reg.js';
 export { spectralContrastive, type SpectralContrastiveOptions } from './spectral-contrastive.js';

@@ -1,14 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectClose, expectFiniteWithGrads, expectGradsMatchFiniteDifferences, expectNoLeaks, useBackend } from '@gradcache/testing';
+import {
+  expectClose,
+  expectFiniteWithGrads,
+  expectGradsMatchFiniteDifferences,
+  expectNoLeaks,
+  useBackend,
+  fcParameters,
+} from '@gradcache/testing';
 import { infoNCE, type InfoNCEOptions } from './info-nce.js';
 import { expectTiledMemoryLinear, lossErrorOf } from './loss.test-helper.js';
 import type { Direction } from './masked-info-nce.js';
 
 beforeAll(() => useBackend('cpu'));
 
-const fcSeed = process.env['FC_SEED'] === undefined ? {} : { seed: Number(process.env['FC_SEED']) };
 const dot = (x: number[], y: number[]) => x.reduce((s, v, k) => s + v * (y[k] as number), 0);
 const logSumExp = (xs: number[]) => {
   const max = Math.max(...xs);
@@ -120,7 +126,7 @@ describe('infoNCE directions, false-negative ids and a guide', () => {
         });
         tf.dispose([q, d, gq, gd]);
       }),
-      { numRuns: 80, ...fcSeed },
+      fcParameters(80),
     );
   });
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { groupHeads } from './contrastive-ce.js';
-import { concatKeys, guideAbove, indexKeys, maskedLogSumExp, sameKey, type Keys, type PairRule } from './masked-softmax.js';
+import { maskedLogSumExp } from './masked-log-sum-exp.js';
+import { concatKeys, guideAbove, indexKeys, type Keys, type PairRule, sameKey } from './pair-rules.js';
 
 /**
  * The similarities in each query's softmax: `qd` query → every document (always), `qq` query →

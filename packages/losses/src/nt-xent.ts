@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, checkPositive, checkTileSize, checkViews } from './checks.js';
-import { indexKeys, maskedLogSumExp, sameKey, type PairRule } from './masked-softmax.js';
+import { maskedLogSumExp } from './masked-log-sum-exp.js';
+import { indexKeys, type PairRule, sameKey } from './pair-rules.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
-/** Options of ntXent and dcl. */
+/** Options of ntXent. */
 export interface NTXentOptions {
   /** Softmax temperature τ. */
   temperature: number;

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
 import { checkOptions, checkReps, checkTileSize, shapeOf } from './checks.js';
-import { tiles, type Tile } from './masked-softmax.js';
+import { blockwiseGradients } from './blockwise-gradients.js';
+import { type Tile, tiles } from './tiles.js';
 
 /** Options of sigmoidLoss. */
 export interface SigmoidLossOptions {
@@ -16,8 +17,8 @@ export interface SigmoidLossOptions {
 /** The label of pair (i, j): +1 on the diagonal (the matching pair), −1 elsewhere, for rows `r` and columns `c` of the full matrix. */
 function labels(r: Tile, c: Tile): tf.Tensor2D {
   return tf.tidy(() => {
-    const rows = tf.expandDims(tf.range(r[0], r[0] + r[1], 1, 'int32'), 1);
-    const cols = tf.expandDims(tf.range(c[0], c[0] + c[1], 1, 'int32'), 0);
+    const rows = tf.expandDims(tf.range(r.begin, r.begin + r.size, 1, 'int32'), 1);
+    const cols = tf.expandDims(tf.range(c.begin, c.begin + c.size, 1, 'int32'), 0);
     return tf.sub(tf.mul(tf.cast(tf.equal(rows, cols), 'float32'), 2), 1) as tf.Tensor2D;
   });
 }
@@ -34,14 +35,14 @@ function logSigmoid(x: tf.Tensor): tf.Tensor {
 function sigmoidLossPlain(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Scalar): tf.Scalar {
   return tf.tidy(() => {
     const logits = tf.add(tf.mul(tf.matMul(q, d, false, true), tf.exp(t)), b);
-    const z = labels([0, q.shape[0]], [0, d.shape[0]]);
+    const z = labels({ begin: 0, size: q.shape[0] }, { begin: 0, size: d.shape[0] });
     return tf.div(tf.neg(tf.sum(logSigmoid(tf.mul(z, logits)))), q.shape[0]) as tf.Scalar;
   });
 }
 
 /**
  * The same, block by block: the forward sums −log σ over [tile, tile] blocks; the gradient recomputes
- * each block — ∂/∂logit = −z·σ(−z·logit)/B — and accumulates q, d, t and b's gradients from it.
+ * each block — ∂/∂logit = −z·σ(−z·logit)/B — in `blockwiseGradients`, as the softmax losses do.
  * Memory O(B·k + tileSize²).
  */
 function sigmoidLossTiled(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Scalar, tileSize: number): tf.Scalar {
@@ -54,7 +55,10 @@ function sigmoidLossTiled(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Sc
     for (const r of rowTiles) {
       for (const c of colTiles) {
         const next = tf.tidy(() => {
-          const logits = tf.add(tf.mul(tf.matMul(tf.slice(q2, r[0], r[1]), tf.slice(d2, c[0], c[1]), false, true), tf.exp(t2)), b2);
+          const logits = tf.add(
+            tf.mul(tf.matMul(tf.slice(q2, r.begin, r.size), tf.slice(d2, c.begin, c.size), false, true), tf.exp(t2)),
+            b2,
+          );
           return tf.sub(total, tf.sum(logSigmoid(tf.mul(labels(r, c), logits)))) as tf.Scalar;
         });
         total.dispose();
@@ -70,35 +74,16 @@ function sigmoidLossTiled(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Sc
         const [qs, ds, ts, bs] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
         const scale = tf.exp(ts);
         const weight = tf.div(dy, n);
-        const dq = rowTiles.map(([, size]) => tf.zeros([size, qs.shape[1]]) as tf.Tensor2D);
-        const dd = colTiles.map(([, size]) => tf.zeros([size, ds.shape[1]]) as tf.Tensor2D);
-        let dt: tf.Scalar = tf.scalar(0);
-        let db: tf.Scalar = tf.scalar(0);
-        rowTiles.forEach((r, i) => {
-          colTiles.forEach((c, j) => {
-            const next = tf.tidy(() => {
-              const qI = tf.slice(qs, r[0], r[1]);
-              const dJ = tf.slice(ds, c[0], c[1]);
-              const sim = tf.matMul(qI, dJ, false, true);
-              const z = labels(r, c);
-              const logits = tf.add(tf.mul(sim, scale), bs);
-              // ∂(−log σ(z·l))/∂l = −z·σ(−z·l), times the mean's 1/B and the upstream gradient.
-              const g = tf.mul(tf.neg(tf.mul(z, tf.sigmoid(tf.neg(tf.mul(z, logits))))), weight);
-              return [
-                tf.add(dq[i] as tf.Tensor2D, tf.mul(tf.matMul(g, dJ), scale)),
-                tf.add(dd[j] as tf.Tensor2D, tf.mul(tf.matMul(g, qI, true, false), scale)),
-                tf.add(dt, tf.mul(tf.sum(tf.mul(g, sim)), scale)),
-                tf.add(db, tf.sum(g)),
-              ] as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Scalar];
-            });
-            tf.dispose([dq[i] as tf.Tensor, dd[j] as tf.Tensor, dt, db]);
-            [dq[i], dd[j], dt, db] = next;
-          });
+        // ∂(−log σ(z·l))/∂l = −z·σ(−z·l), times the mean's 1/B and the upstream gradient; with
+        // l = s·raw + b: the blockwise sums give dq, dd, d s (then ·s for t = log s) and db = ΣG.
+        const [dq, dd, dScale, db] = blockwiseGradients(qs, ds, scale, rowTiles, colTiles, (r, c, raw) => {
+          const z = labels(r, c);
+          const logits = tf.add(tf.mul(raw, scale), bs);
+          return tf.mul(tf.neg(tf.mul(z, tf.sigmoid(tf.neg(tf.mul(z, logits))))), weight) as tf.Tensor2D;
         });
-        const gradQ = tf.concat(dq, 0);
-        const gradD = tf.concat(dd, 0);
-        tf.dispose([...dq, ...dd, scale, weight]);
-        return [gradQ, gradD, dt, db];
+        const dt = tf.mul(dScale, scale);
+        tf.dispose([dScale, scale, weight]);
+        return [dq, dd, dt, db];
       },
     };
   });

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check } from './errors.js';
 import { checkOptions, checkPositive, checkReps, checkTileSize } from './checks.js';
-import { indexKeys, maskedLogSumExp, maskedMeanLogit, sameKey, type Keys } from './masked-softmax.js';
+import { maskedLogSumExp } from './masked-log-sum-exp.js';
+import { maskedMeanLogit } from './masked-mean-logit.js';
+import { indexKeys, type Keys, sameKey } from './pair-rules.js';
 import { diagonalMask, l2Normalize } from './ops.js';
 
 /** Options of supCon. */

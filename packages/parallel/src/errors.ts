@@ -1,3 +1,5 @@
+import type { WireError } from './protocol.js';
+
 /** Every way @gradcache/parallel can refuse or fail. */
 export type ParallelErrorCode =
   | 'INVALID_OPTION'
@@ -13,11 +15,14 @@ export type ParallelErrorCode =
 export class ParallelError extends Error {
   /** Which rule was broken. */
   readonly code: ParallelErrorCode;
+  /** With WORKER_FAILED: the error the worker caught — its name, message and `code` (a GradCacheError's, say). */
+  readonly workerError: WireError | undefined;
 
-  constructor(code: ParallelErrorCode, message: string) {
+  constructor(code: ParallelErrorCode, message: string, workerError?: WireError) {
     super(message);
     this.name = 'ParallelError';
     this.code = code;
+    this.workerError = workerError;
   }
 }
 

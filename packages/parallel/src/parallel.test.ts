@@ -1,26 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { GradCache } from '@gradcache/core';
-import { expectGradsClose, useBackend } from '@gradcache/testing';
-import { ParallelError, ParallelGradCache } from './node.js';
+import { GradCache, GradCacheError, type LossFunction } from '@gradcache/core';
+import { expectClose, expectGradsClose, infoNceReference, useBackend } from '@gradcache/testing';
+import { ParallelError, ParallelGradCache, type ParallelOptions } from './node.js';
 import { createReplica, type TestReplicaOptions } from './replica.test-helper.js';
 
 beforeAll(() => useBackend('cpu'));
 
 const replica = new URL('./replica.test-helper.ts', import.meta.url);
-const loss = ([q, d]: tf.Tensor2D[]): tf.Scalar =>
-  tf.losses.softmaxCrossEntropy(
-    tf.oneHot(tf.range(0, q!.shape[0], 1, 'int32'), d!.shape[0]),
-    tf.div(tf.matMul(q!, d!, false, true), 0.5),
-  ) as tf.Scalar;
+const loss = ([q, d]: tf.Tensor2D[]): tf.Scalar => infoNceReference(q!, d!, 0.5);
 const batch = (rows: number, seed: number) => [
   tf.randomNormal([rows, 6], 0, 1, 'float32', seed),
   tf.randomNormal([rows, 6], 0, 1, 'float32', seed + 1),
 ];
 
 const pools: ParallelGradCache[] = [];
-async function pool(workers: number, replicaOptions: TestReplicaOptions = {}, chunkSize = 3): Promise<ParallelGradCache> {
-  const p = await ParallelGradCache.create({ workers, replica, replicaOptions, chunkSize, loss, seed: 7, backend: 'cpu' });
+async function pool(
+  workers: number,
+  replicaOptions: TestReplicaOptions = {},
+  chunkSize = 3,
+  more: Partial<ParallelOptions> = {},
+): Promise<ParallelGradCache> {
+  const p = await ParallelGradCache.create({ workers, replica, replicaOptions, chunkSize, loss, seed: 7, backend: 'cpu', ...more });
   pools.push(p);
   return p;
 }
@@ -29,16 +30,22 @@ afterAll(async () => {
 });
 
 /** The one-process gradient for the same replica, weights copied from the pool's worker 0. */
-async function reference(parallel: ParallelGradCache, inputs: tf.Tensor[], chunkSize = 3) {
-  const { encoders } = createReplica();
-  const cache = new GradCache({ encoders, chunkSize, loss, seed: 7 });
+async function reference(
+  parallel: ParallelGradCache,
+  inputs: tf.Tensor[],
+  chunkSize = 3,
+  replicaOptions: TestReplicaOptions = {},
+  referenceLoss: LossFunction = loss,
+) {
+  const { encoders } = createReplica(replicaOptions);
+  const cache = new GradCache({ encoders, chunkSize, loss: referenceLoss, seed: 7 });
   const [weights] = await parallel.weights();
   let at = 0;
   for (const v of cache.variables) {
     v.assign(tf.tensor(weights!.subarray(at, at + v.size), v.shape));
     at += v.size;
   }
-  cache.steps = parallel.steps - 1;
+  cache.batchIndex = parallel.batchIndex - 1;
   const result = cache.computeGradients(inputs);
   const byPosition = Object.fromEntries(cache.variables.map((v, k) => [k, result.grads[v.name] as tf.Tensor]));
   return { result, byPosition, dispose: () => tf.dispose([result, cache.variables]) };
@@ -105,4 +112,53 @@ describe('ParallelGradCache', () => {
     expect(threads()).toBe(threadsBefore);
     tf.dispose(inputs);
   }, 60_000);
+
+  describe("runs core's phases, so it behaves as one process", () => {
+    test('a frozen encoder is forwarded once and gets no gradient; the gradient equals one process', async () => {
+      const parallel = await pool(2, { frozenSecond: true });
+      const inputs = batch(10, 11);
+      const { loss: value, grads } = await parallel.computeGradients(inputs);
+      const ref = await reference(parallel, inputs, 3, { frozenSecond: true });
+      expect(Object.keys(grads)).toHaveLength(Object.keys(ref.byPosition).length); // the first tower's variables only
+      expect(Math.abs((await value.data())[0]! - (await ref.result.loss.data())[0]!)).toBeLessThan(1e-5);
+      expectGradsClose(Object.fromEntries(Object.values(grads).map((g, k) => [k, g])), ref.byPosition, 1e-4);
+      tf.dispose([value, grads, inputs]);
+      ref.dispose();
+    }, 60_000);
+
+    test("a loss that is not a scalar is GradCache's LOSS_NOT_SCALAR, and the pool still works after it", async () => {
+      const parallel = await pool(2, {}, 3, { loss: ([q]) => tf.sum(q!, 1) as unknown as tf.Scalar });
+      const inputs = batch(10, 12);
+      const error = await parallel.computeGradients(inputs).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(GradCacheError);
+      expect((error as GradCacheError).code).toBe('LOSS_NOT_SCALAR');
+      expect(await parallel.weights()).toHaveLength(2);
+      tf.dispose(inputs);
+    }, 60_000);
+
+    test("a worker's typed error keeps its code: INVALID_REP from the worker's phase 1 reaches the caller", async () => {
+      const parallel = await pool(2, { badRepOnRows: 1 });
+      const inputs = batch(10, 13);
+      const error = await parallel.computeGradients(inputs).catch((e: unknown) => e);
+      expect((error as ParallelError).code).toBe('WORKER_FAILED');
+      expect((error as ParallelError).workerError).toMatchObject({ name: 'GradCacheError', code: 'INVALID_REP' });
+      tf.dispose(inputs);
+    }, 60_000);
+
+    test("lossVariables 'auto' trains a temperature the loss reads, as one process does; replayTolerance may be false", async () => {
+      const logTemperature = tf.variable(tf.scalar(Math.log(0.5)), true, 'parallel-log-t');
+      const scaled: LossFunction = ([q, d]) => infoNceReference(q!, d!, tf.exp(logTemperature) as tf.Scalar);
+      const parallel = await pool(2, {}, 3, { loss: scaled, replayTolerance: false, lossOptimizer: tf.train.sgd(0.1) });
+      const inputs = batch(10, 14);
+      const { loss: value, grads } = await parallel.computeGradients(inputs);
+      const ref = await reference(parallel, inputs, 3, {}, scaled);
+      expect(grads[logTemperature.name]).toBeDefined();
+      expectClose(grads[logTemperature.name]!, ref.result.grads[logTemperature.name]!, 1e-4, 'temperature gradient');
+      const before = logTemperature.dataSync()[0];
+      await parallel.step(inputs);
+      expect(logTemperature.dataSync()[0]).not.toBe(before);
+      tf.dispose([value, grads, inputs, logTemperature]);
+      ref.dispose();
+    }, 60_000);
+  });
 });

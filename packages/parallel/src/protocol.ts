@@ -50,44 +50,50 @@ export function buffersOf(value: unknown, into: ArrayBuffer[] = []): ArrayBuffer
   return into;
 }
 
-/** One chunk a worker is given: encoder i's chunk j. */
-export interface ChunkJob {
-  i: number;
-  j: number;
+/** Which chunk: chunk `chunkIndex` of encoder `encoderIndex`. */
+export interface ChunkAddress {
+  encoderIndex: number;
+  chunkIndex: number;
+}
+
+/** An error a worker caught, as it travels: the original's name, message and `code` (a GradCacheError's, say). */
+export interface WireError {
+  message: string;
+  name: string;
+  code?: string;
 }
 
 /** Coordinator → worker. */
 export type Request =
   | { type: 'init'; replica: string; options: unknown; backend: string; seed: number }
   | { type: 'setWeights'; buffer: ArrayBuffer }
-  | { type: 'forward'; step: number; chunks: (ChunkJob & { input: WireBatch })[] }
-  | { type: 'backward'; step: number; chunks: (ChunkJob & { dy: WireTensor; auxWeight?: number })[] }
-  | { type: 'apply'; buffer: ArrayBuffer }
+  | { type: 'forward'; batchIndex: number; chunks: (ChunkAddress & { input: WireBatch })[] }
+  | { type: 'backward'; batchIndex: number; measureDrift: boolean; chunks: (ChunkAddress & { dy: WireTensor; auxWeight?: number })[] }
+  | { type: 'apply'; buffer: ArrayBuffer; gradNorm: number; clipNorm?: number }
   | { type: 'reset' }
   | { type: 'weights' };
 
 /** Worker → coordinator, per request. */
-export type Reply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: { message: string; name: string; code?: string } };
+export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: WireError };
 
-/** What `init` answers: the replica's trainable variables, in the fixed order, and worker 0's weights. */
+/** What `init` answers: the replica's trainable variables, in the fixed order, which encoders are frozen, and worker 0's weights. */
 export interface InitResult {
   variables: { name: string; shape: number[] }[];
-  encoders: number;
+  /** One per encoder: frozen encoders are forwarded once, never re-forwarded, and get no rep gradients. */
+  frozen: boolean[];
   hasOptimizer: boolean;
   weights: ArrayBuffer;
 }
 
 /** What `forward` answers: each chunk's rep and auxiliary loss (a number, or null). */
 export interface ForwardResult {
-  reps: (ChunkJob & { rep: WireTensor; aux: number | null })[];
+  reps: (ChunkAddress & { rep: WireTensor; auxLoss: number | null })[];
 }
 
 /** What `backward` answers: this worker's gradient sum over its chunks (flat, variables in order) and each chunk's drift. */
 export interface BackwardResult {
   grads: ArrayBuffer;
-  drifts: (ChunkJob & { drift: number })[];
+  drifts: (ChunkAddress & { drift: number })[];
 }
 
 /**

@@ -8,6 +8,10 @@ import type { Replica } from './worker.js';
 export interface TestReplicaOptions {
   throwOnRows?: number;
   exitOnRows?: number;
+  /** Returns a rank-3 rep (a GradCacheError INVALID_REP in the worker) on a chunk of this many rows. */
+  badRepOnRows?: number;
+  /** Freezes the second tower (frozen: true): forwarded once, no gradient. */
+  frozenSecond?: boolean;
 }
 
 export function createReplica(options: TestReplicaOptions = {}): Replica {
@@ -15,13 +19,15 @@ export function createReplica(options: TestReplicaOptions = {}): Replica {
     mlpEncoder({ inputDim: 6, widths: [12, 4], dropout: 0.2, seed: 1 }).encoder,
     mlpEncoder({ inputDim: 6, widths: [10, 4], seed: 2 }).encoder,
   ];
-  const encoders: Encoder[] = towers.map((t) => ({
+  const encoders: Encoder[] = towers.map((t, k) => ({
     name: t.name,
     trainableVariables: t.trainableVariables,
+    ...(k === 1 && options.frozenSecond === true ? { frozen: true } : {}),
     encode: (x, context) => {
       const rows = (x as tf.Tensor).shape[0];
       if (rows === options.throwOnRows) throw new Error(`encode refused a chunk of ${rows} rows (injected)`);
       if (rows === options.exitOnRows) process.exit(3);
+      if (rows === options.badRepOnRows) return tf.zeros([rows, 2, 2]);
       return t.encode(x, context);
     },
   }));

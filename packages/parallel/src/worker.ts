@@ -1,10 +1,11 @@
 // A replica: its own tfjs backend, the encoders built by the replica module, and optionally its
-// optimizer. It runs phase 1 and phase 3 of gradient caching for the chunks it is given, with the
-// replay seed of each chunk's global index, and applies the summed gradient it is sent.
+// optimizer. It runs phase 1 and phase 3 of gradient caching (core's phases.ts) for the chunks it is
+// given, with the replay seed of each chunk's global index, and applies the summed gradient it is sent.
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendPreference, initBackend } from '@gradcache/backend/node';
-import { type Batch, chunkPhases, type ChunkPhases, type Encoder, GradCache } from '@gradcache/core';
+import type { Batch, Encoder } from '@gradcache/core';
+import { applyInOrder, type BackwardJob, backwardChunks, type ChunkJob, chunkSeed, forwardChunk, isFrozen } from '@gradcache/core/internal';
 import {
   type BackwardResult,
   batchFromWire,
@@ -28,11 +29,20 @@ const port = parentPort;
 if (port === null) throw new Error('@gradcache/parallel: worker.js runs only as a worker thread.');
 
 let replica: Replica;
+let seed = 0;
+/** The trainable variables of the encoders that are not frozen, each once, in order of first appearance. */
 let variables: tf.Variable[] = [];
-let phases: ChunkPhases;
-/** Phase 1's chunks, kept for phase 3 of the same step: input and rep. */
-const held = new Map<string, { input: Batch; rep: tf.Tensor2D }>();
+/** Phase 1's chunks, kept for phase 3 of the same batch: input (none for a frozen encoder) and rep. */
+const held = new Map<string, { input: Batch | undefined; rep: tf.Tensor2D }>();
 const key = (i: number, j: number) => `${i}/${j}`;
+
+const job = (encoderIndex: number, chunkIndex: number, batchIndex: number, input: ChunkJob['input']): ChunkJob => ({
+  encoder: replica.encoders[encoderIndex] as Encoder,
+  encoderIndex,
+  chunkIndex,
+  seed: chunkSeed(seed, batchIndex, encoderIndex, chunkIndex),
+  input,
+});
 
 function flatten(tensors: readonly tf.Tensor[]): Float32Array {
   const out = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
@@ -68,18 +78,11 @@ async function handle(request: Request): Promise<unknown> {
         throw new Error(`the replica module ${request.replica} must export createReplica(options) returning { encoders, optimizer? }.`);
       }
       replica = await module.createReplica(request.options);
-      const gradCache = new GradCache({
-        encoders: replica.encoders,
-        chunkSize: 1,
-        loss: () => tf.scalar(0),
-        seed: request.seed,
-        lossVariables: 'none',
-      });
-      variables = gradCache.variables;
-      phases = chunkPhases(gradCache);
+      seed = request.seed;
+      variables = [...new Set(replica.encoders.filter((e) => !isFrozen(e)).flatMap((e) => e.trainableVariables))];
       const result: InitResult = {
         variables: variables.map((v) => ({ name: v.name, shape: [...v.shape] })),
-        encoders: replica.encoders.length,
+        frozen: replica.encoders.map(isFrozen),
         hasOptimizer: replica.optimizer !== undefined,
         weights: flatten(variables).buffer as ArrayBuffer,
       };
@@ -94,52 +97,62 @@ async function handle(request: Request): Promise<unknown> {
     case 'forward': {
       release();
       const reps: ForwardResult['reps'] = [];
-      for (const { i, j, input } of request.chunks) {
+      for (const { encoderIndex, chunkIndex, input } of request.chunks) {
         const batch = batchFromWire(input);
-        const { rep, aux } = phases.forward(i, j, request.step, batch);
-        held.set(key(i, j), { input: batch, rep });
-        reps.push({ i, j, rep: await toWire(rep), aux: aux === undefined ? null : ((await aux.data())[0] as number) });
-        aux?.dispose();
+        const { rep, auxLoss } = forwardChunk(job(encoderIndex, chunkIndex, request.batchIndex, batch));
+        const frozen = isFrozen(replica.encoders[encoderIndex] as Encoder);
+        if (frozen) tf.dispose(batch as tf.TensorContainer);
+        held.set(key(encoderIndex, chunkIndex), { input: frozen ? undefined : batch, rep });
+        const wire = { encoderIndex, chunkIndex, rep: await toWire(rep) };
+        reps.push({ ...wire, auxLoss: auxLoss === undefined ? null : ((await auxLoss.data())[0] as number) });
+        auxLoss?.dispose();
       }
       return { reps } satisfies ForwardResult;
     }
     case 'backward': {
-      const sums: (tf.Tensor | undefined)[] = variables.map(() => undefined);
-      const drifts: BackwardResult['drifts'] = [];
-      for (const { i, j, dy, auxWeight } of request.chunks) {
-        const chunk = held.get(key(i, j));
-        if (chunk === undefined) throw new Error(`backward: chunk ${j} of encoder ${i} was not forwarded in this step.`);
-        const dyTensor = fromWire(dy) as tf.Tensor2D;
-        const { grads, drift } = tf.tidy(() => {
-          const out = phases.backward(i, j, request.step, chunk.input, dyTensor, chunk.rep, auxWeight);
-          const encoderVariables = (replica.encoders[i] as Encoder).trainableVariables;
-          const byVariable = variables.map((v) => {
-            const k = encoderVariables.indexOf(v);
-            return k < 0 ? undefined : out.grads[k];
-          });
-          return {
-            grads: byVariable.map((g, k) => (g === undefined ? sums[k] : sums[k] === undefined ? g : tf.add(sums[k] as tf.Tensor, g))),
-            drift: out.drift,
-          };
-        });
-        tf.dispose(sums.filter((s, k) => s !== undefined && s !== grads[k]) as tf.Tensor[]);
-        sums.splice(0, sums.length, ...grads);
-        drifts.push({ i, j, drift: drift === undefined ? 0 : ((await drift.data())[0] as number) });
-        drift?.dispose();
-        dyTensor.dispose();
+      const jobs: BackwardJob[] = request.chunks.map(({ encoderIndex, chunkIndex, dy, auxWeight }) => {
+        const chunk = held.get(key(encoderIndex, chunkIndex));
+        if (chunk?.input === undefined) {
+          throw new Error(`backward: chunk ${chunkIndex} of encoder ${encoderIndex} was not forwarded in this batch, or is frozen.`);
+        }
+        return {
+          job: job(encoderIndex, chunkIndex, request.batchIndex, chunk.input),
+          dy: () => fromWire(dy) as tf.Tensor2D,
+          first: chunk.rep,
+          auxWeight,
+        };
+      });
+      try {
+        const { grads, drifts } = tf.tidy(() => backwardChunks(jobs, variables, request.measureDrift) as unknown as tf.TensorContainer) as {
+          grads: tf.Tensor[];
+          drifts: (tf.Scalar | undefined)[];
+        };
+        const flat = flatten(grads);
+        const driftValues = await Promise.all(drifts.map(async (d) => (d === undefined ? 0 : ((await d.data())[0] as number))));
+        tf.dispose([grads, drifts.filter((d) => d !== undefined) as tf.Tensor[]]);
+        return {
+          grads: flat.buffer as ArrayBuffer,
+          drifts: request.chunks.map(({ encoderIndex, chunkIndex }, k) => ({ encoderIndex, chunkIndex, drift: driftValues[k] as number })),
+        } satisfies BackwardResult;
+      } finally {
+        release();
       }
-      const filled = sums.map((s, k) => s ?? tf.zeros((variables[k] as tf.Variable).shape));
-      const grads = flatten(filled);
-      tf.dispose(filled);
-      release();
-      return { grads: grads.buffer as ArrayBuffer, drifts } satisfies BackwardResult;
     }
     case 'apply': {
       const optimizer = replica.optimizer;
       if (optimizer === undefined) throw new Error('apply: the replica has no optimizer (createReplica must return one for step).');
-      const grads = unflatten(request.buffer);
-      optimizer.applyGradients(variables.map((v, k) => ({ name: v.name, tensor: grads[k] as tf.Tensor })));
-      tf.dispose(grads);
+      const values = unflatten(request.buffer);
+      try {
+        const grads = Object.fromEntries(variables.map((v, k) => [v.name, values[k] as tf.Tensor]));
+        const { gradNorm, clipNorm } = request;
+        applyInOrder(optimizer, variables, grads, {
+          gradNorm,
+          ...(clipNorm === undefined ? {} : { clipNorm }),
+          caller: 'ParallelGradCache.step',
+        });
+      } finally {
+        tf.dispose(values);
+      }
       return null;
     }
     case 'reset':
@@ -156,8 +169,8 @@ port.on('message', async ({ id, request }: { id: number; request: Request }) => 
     const result = await handle(request);
     reply = { id, ok: true, result };
   } catch (error) {
-    const e = error as Error & { code?: string };
-    reply = { id, ok: false, error: { message: e.message, name: e.name, ...(e.code === undefined ? {} : { code: e.code }) } };
+    const e = error as Error & { code?: unknown };
+    reply = { id, ok: false, error: { message: e.message, name: e.name, ...(typeof e.code === 'string' ? { code: e.code } : {}) } };
   }
   port.postMessage(reply, buffersOf(reply));
 });

@@ -5,3 +5,5 @@ export { testMlp, type Activation, type TestEncoder, type TestMlpSpec } from './
 export { expectGradsMatchFiniteDifferences, finiteDifferences } from './finite-differences.js';
 export { expectFiniteWithGrads } from './finite.js';
 export { expectLinearCost, msPerCall } from './cost.js';
+export { fcParameters } from './fast-check.js';
+export { fullBatchReference, infoNceReference } from './references.js';

@@ -1,10 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, batchSize, type Encoder, GradCache, type LossFunction, measureMemory, sliceBatch } from '@gradcache/core';
+import { type Batch, type Encoder, GradCache, type LossFunction, measureMemory } from '@gradcache/core';
+import { batchSize, sliceBatch } from '@gradcache/core/internal';
 import { check, checkInteger } from './errors.js';
-import { accumulatedGradients, encoderVariables, fullBatchGradients } from './steps.js';
-
-/** What one benchmark case computes: one step's gradients (no optimizer update). */
-export type BenchmarkStrategy = 'full' | 'cached' | 'accumulate';
+import { accumulatedGradients, encoderVariables, fullBatchGradients, STRATEGIES, type Strategy } from './strategies.js';
 
 /** Options of benchmark. */
 export interface BenchmarkOptions<E = unknown> {
@@ -15,8 +13,8 @@ export interface BenchmarkOptions<E = unknown> {
   chunkSizes: readonly number[];
   /** Default: the inputs' row count. */
   batchSizes?: readonly number[];
-  /** Default all three. */
-  strategies?: readonly BenchmarkStrategy[];
+  /** What to measure, each case one batch's gradients (no optimizer update). Default full, cached and accumulate. */
+  strategies?: readonly Strategy[];
   /** Timed rounds per case, cases interleaved within a round; the median is reported. Default 5. */
   rounds?: number;
   /** Called after each measured case (for progress). */
@@ -25,9 +23,10 @@ export interface BenchmarkOptions<E = unknown> {
 
 /** One measured case. */
 export interface BenchmarkRow {
-  strategy: BenchmarkStrategy;
+  strategy: Strategy;
+  /** Rows per batch (for 'small', the rows of the batch the chunk-sized steps would cover). */
   batchSize: number;
-  /** null for the full-batch step. */
+  /** null for the full batch; for 'small', the rows of its one plain step. */
   chunkSize: number | null;
   /** Median step time over the rounds. */
   ms: number;
@@ -80,6 +79,12 @@ export async function benchmark<E>(options: BenchmarkOptions<E>): Promise<Benchm
   for (const b of batchSizes) checkInteger('benchmark', 'batchSizes[]', b, 1);
   for (const c of chunkSizes) checkInteger('benchmark', 'chunkSizes[]', c, 1);
   checkInteger('benchmark', 'rounds', rounds, 1);
+  for (const s of strategies)
+    check(
+      STRATEGIES.includes(s),
+      'INVALID_OPTION',
+      () => `benchmark: strategies must be among ${STRATEGIES.join(', ')}, got ${String(s)}.`,
+    );
   check(
     batchSizes.every((b) => b <= available),
     'INVALID_OPTION',
@@ -89,7 +94,8 @@ export async function benchmark<E>(options: BenchmarkOptions<E>): Promise<Benchm
   const rows: BenchmarkRow[] = [];
   for (const batchSize of batchSizes) {
     const batch = inputs.map((b) => sliceBatch(b, { begin: 0, size: batchSize }));
-    const cases: { strategy: BenchmarkStrategy; chunkSize: number | null; run: () => Promise<void> }[] = [];
+    const chunkBatches: Batch[] = [];
+    const cases: { strategy: Strategy; chunkSize: number | null; run: () => Promise<void> }[] = [];
     if (strategies.includes('full'))
       cases.push({ strategy: 'full', chunkSize: null, run: () => settle(fullBatchGradients(encoders, loss, variables, batch)) });
     for (const chunkSize of chunkSizes) {
@@ -103,6 +109,11 @@ export async function benchmark<E>(options: BenchmarkOptions<E>): Promise<Benchm
           chunkSize,
           run: () => settle(accumulatedGradients(encoders, loss, variables, batch, chunkSize)),
         });
+      }
+      if (strategies.includes('small')) {
+        const small = batch.map((b) => sliceBatch(b, { begin: 0, size: Math.min(chunkSize, batchSize) }));
+        cases.push({ strategy: 'small', chunkSize, run: () => settle(fullBatchGradients(encoders, loss, variables, small)) });
+        chunkBatches.push(...small);
       }
     }
     const times = cases.map((): number[] => []);
@@ -141,7 +152,7 @@ export async function benchmark<E>(options: BenchmarkOptions<E>): Promise<Benchm
       rows.push(row);
       options.onCase?.(row);
     });
-    tf.dispose(batch as tf.TensorContainer);
+    tf.dispose([batch, chunkBatches] as tf.TensorContainer);
   }
   return rows;
 }
@@ -151,7 +162,9 @@ const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 /** The rows as a markdown table. */
 export function benchmarkTable(rows: readonly BenchmarkRow[]): string {
   const name = (r: BenchmarkRow): string =>
-    r.strategy === 'full' ? 'full batch' : `${r.strategy === 'cached' ? 'cached' : 'naive accumulation'}, chunk ${r.chunkSize}`;
+    r.strategy === 'full'
+      ? 'full batch'
+      : `${r.strategy === 'cached' ? 'cached' : r.strategy === 'small' ? `small batch (one step of ${r.chunkSize} rows)` : 'naive accumulation'}${r.strategy === 'small' ? '' : `, chunk ${r.chunkSize}`}`;
   const ratio = (x: number | null): string => (x === null ? '–' : `${x.toFixed(2)}×`);
   return [
     '| B | step | median time | time ÷ full | ms / row | peak tensor memory | memory ÷ full |',

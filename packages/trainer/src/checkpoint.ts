@@ -205,6 +205,16 @@ export async function loadCheckpoint(
   return { position: manifest.position, meta: manifest.meta };
 }
 
+/**
+ * The position and meta of the checkpoint `latest` names in `directory`, read and verified as
+ * loadCheckpoint reads it, without assigning anything — to rebuild a model from its meta before
+ * loading its weights.
+ */
+export async function readCheckpointState(directory: string): Promise<CheckpointState> {
+  const { manifest } = await readCheckpoint(directory);
+  return { position: manifest.position, meta: manifest.meta };
+}
+
 /** Whether `directory` holds a checkpoint (a `latest` pointer). */
 export async function hasCheckpoint(directory: string): Promise<boolean> {
   try {

@@ -1,5 +1,5 @@
 /** Every way the trainer can refuse its input. */
-export type TrainerErrorCode = 'INVALID_OPTION' | 'INVALID_CHECKPOINT' | 'NOT_FINITE';
+export type TrainerErrorCode = 'INVALID_OPTION' | 'INVALID_CHECKPOINT';
 
 /**
  * The one error class of @gradcache/trainer: a `code`, and a message naming the function, the

@@ -1,22 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, type Encoder, GradCache, type LossFunction, measureMemory } from '@gradcache/core';
+import { type Batch, type Encoder, GradCache, type GradCacheResult, type LossFunction, measureMemory } from '@gradcache/core';
+import { applyInOrder, batchChecks, readChecks } from '@gradcache/core/internal';
 import { batchCount, epochBatches } from '@gradcache/data';
 import { check, checkInteger } from './errors.js';
 import type { LearningRateSchedule } from './schedule.js';
-import { accumulatedGradients, applyGradients, encoderVariables, fullBatchGradients, type Gradients } from './steps.js';
+import { accumulatedGradients, encoderVariables, fullBatchGradients, STRATEGIES, type Strategy } from './strategies.js';
 
 /**
- * How a step turns a batch into gradients. `'cached'`: GradCache, the exact large-batch gradient
- * at the memory of one chunk. `'accumulate'`: naive accumulation over chunks (each chunk sees only
- * its own negatives), one optimizer step per batch. `'small'`: plain steps on batches of `chunkSize`
- * rows — more, smaller steps over the same data.
+ * The training set, as fit sees it: how many rows an epoch has, and the inputs of any rows.
+ *
+ * ```ts
+ * const data: TrainingData = {
+ *   size: queries.shape[0],
+ *   batch: (indices) => [tf.gather(queries, indices), tf.gather(docs, indices)], // one Batch per encoder
+ * };
+ * ```
  */
-export type Strategy = 'cached' | 'accumulate' | 'small';
-export const STRATEGIES: readonly Strategy[] = ['cached', 'accumulate', 'small'];
-
-/** The training set, as fit sees it. */
 export interface TrainingData {
-  /** Rows in one epoch. */
+  /** Rows in one epoch. Each epoch takes ⌊size / batch⌋ batches in a seeded order; the rows left over go unseen that epoch (a different remainder each epoch). */
   size: number;
   /** The inputs of the rows at `indices`, one Batch per encoder. fit frees them after the step. */
   batch(indices: readonly number[], epoch: number): Batch[];
@@ -64,7 +65,7 @@ export interface FitOptions<E = unknown> {
   loss: LossFunction<E>;
   optimizer: tf.Optimizer;
   data: TrainingData;
-  /** Rows per optimizer step for `'cached'` and `'accumulate'`. */
+  /** Rows per optimizer step for `'full'`, `'cached'` and `'accumulate'`. */
   batchSize: number;
   /** Rows per chunk (`'cached'`, `'accumulate'`), and per step for `'small'`. */
   chunkSize: number;
@@ -73,15 +74,17 @@ export interface FitOptions<E = unknown> {
   epochs: number;
   /** Seeds the batch order and dropout. Default 0. */
   seed?: number;
-  /** Sets the optimizer's learning rate before each step. Default: left as it is. */
+  /** Sets the optimizer's learning rate before each step, from the step and the run's total steps. Default: left as it is. */
   learningRate?: LearningRateSchedule;
   /** Clip the gradients to this global L2 norm. */
   clipNorm?: number;
-  /** Variables of the loss (a learnable temperature) for `'accumulate'` and `'small'`; `'cached'` finds them itself. */
+  /** Variables of the loss (a learnable temperature) for `'full'`, `'accumulate'` and `'small'`; `'cached'` finds them itself. */
   lossVariables?: readonly tf.Variable[];
   callbacks?: readonly FitCallbacks[];
   /** Resume here (from a checkpoint). Default the start. */
   start?: Position;
+  /** Stops the run after the current step (the result's position says where, to resume). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -129,6 +132,17 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     'INVALID_OPTION',
     () => 'fit: data must be { size, batch(indices, epoch) }.',
   );
+  check(
+    options.learningRate === undefined || typeof options.learningRate === 'function',
+    'INVALID_OPTION',
+    () =>
+      `fit: learningRate must be a function (step, totalSteps) => rate, such as warmupCosine({ peak }), got ${String(options.learningRate)}.`,
+  );
+  check(
+    clipNorm === undefined || (Number.isFinite(clipNorm) && clipNorm > 0),
+    'INVALID_OPTION',
+    () => `fit: clipNorm must be a positive number, got ${String(clipNorm)}.`,
+  );
   const rowsPerStep = strategy === 'small' ? chunkSize : batchSize;
   const batchesPerEpoch = batchCount(data.size, rowsPerStep);
   check(
@@ -139,39 +153,64 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
   const totalSteps = batchesPerEpoch * epochs;
   const gradCache = strategy === 'cached' ? new GradCache({ encoders, chunkSize, loss, seed }) : undefined;
   const position: Position = { ...(options.start ?? { epoch: 0, batch: 0, step: 0 }) };
-  if (gradCache !== undefined) gradCache.steps = position.step;
+  if (gradCache !== undefined) gradCache.batchIndex = position.step;
   const history: StepLog[] = [];
   let variables = gradCache?.variables ?? [...encoderVariables(encoders), ...(options.lossVariables ?? [])];
   const callbacks = options.callbacks ?? [];
 
-  const gradients = async (inputs: Batch[], step: number): Promise<Gradients> => {
+  /** One batch's gradients by the strategy, with the loss, norm and finiteness read (asynchronously). */
+  const gradients = async (inputs: Batch[], batchIndex: number): Promise<GradCacheResult> => {
     if (gradCache !== undefined) {
-      const { loss: value, grads } = await gradCache.computeGradientsAsync(inputs);
+      const result = await gradCache.computeGradientsAsync(inputs);
       variables = gradCache.variables;
-      return { loss: value, grads };
+      return result;
     }
-    if (strategy === 'accumulate') return accumulatedGradients(encoders, loss, variables, inputs, chunkSize, { seed, step });
-    return fullBatchGradients(encoders, loss, variables, inputs, { seed, step });
+    const { loss: value, grads } =
+      strategy === 'accumulate'
+        ? accumulatedGradients(encoders, loss, variables, inputs, chunkSize, { seed, batchIndex })
+        : fullBatchGradients(encoders, loss, variables, inputs, { seed, batchIndex });
+    // The same checks GradCache reads with its gradients, in one read.
+    const checks = batchChecks(value, [], grads);
+    try {
+      const names = Object.keys(grads);
+      const { gradNorm, nonFinite } = readChecks(await checks.data(), [], names, false, []);
+      return { loss: value, grads, gradNorm, nonFinite };
+    } catch (error) {
+      tf.dispose([value, grads]);
+      throw error;
+    } finally {
+      checks.dispose();
+    }
   };
 
-  for (; position.epoch < epochs; position.epoch++, position.batch = 0) {
+  const stopped = (): boolean => options.signal?.aborted === true;
+  for (; position.epoch < epochs && !stopped(); position.epoch++, position.batch = 0) {
     const batches = epochBatches(data.size, { batchSize: rowsPerStep, seed, epoch: position.epoch });
-    for (; position.batch < batchesPerEpoch; ) {
+    for (; position.batch < batchesPerEpoch && !stopped(); ) {
       const start = performance.now();
-      const learningRate = options.learningRate?.(position.step);
+      const learningRate = options.learningRate?.(position.step, totalSteps);
+      check(
+        learningRate === undefined || (Number.isFinite(learningRate) && learningRate >= 0),
+        'INVALID_OPTION',
+        () => `fit: the learning rate schedule gave ${learningRate} at step ${position.step}; it must give a finite number ≥ 0.`,
+      );
       if (learningRate !== undefined) setLearningRate(optimizer, learningRate);
       const { result: measured, peakBytes } = await measureMemory(async () => {
         const inputs = data.batch(batches[position.batch] as number[], position.epoch);
         try {
           const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step));
-          const { loss: value, grads } = result;
+          const { loss: value, grads, gradNorm, nonFinite } = result;
           try {
             const lossValue = (await value.data())[0] as number;
-            return {
-              lossValue,
-              gradientPeakBytes,
-              ...(await applyGradients(optimizer, variables, grads, clipNorm === undefined ? {} : { clipNorm })),
-            };
+            const clip = clipNorm === undefined ? {} : { clipNorm };
+            applyInOrder(optimizer, variables, grads, {
+              nonFinite,
+              gradNorm,
+              ...clip,
+              loss: lossValue,
+              caller: `fit (step ${position.step})`,
+            });
+            return { lossValue, gradientPeakBytes, gradNorm };
           } finally {
             tf.dispose([value, grads]);
           }
@@ -200,6 +239,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
       history.push(log);
       for (const c of callbacks) await c.onStep?.(log, { ...position });
     }
+    if (position.batch < batchesPerEpoch) break; // stopped by the signal mid-epoch
     for (const c of callbacks) await c.onEpochEnd?.(position.epoch, { epoch: position.epoch + 1, batch: 0, step: position.step });
   }
   return { history, position, variables };

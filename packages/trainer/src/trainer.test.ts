@@ -1,19 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { functionEncoder } from '@gradcache/core';
+import { type Encoder, functionEncoder, GradCache } from '@gradcache/core';
 import { expectClose, useBackend } from '@gradcache/testing';
 import { TrainerError } from './errors.js';
 import { encodeAll, knnAccuracy, retrievalMetrics } from './evaluate.js';
 import { fit } from './fit.js';
 import { warmupCosine } from './schedule.js';
-import { accumulatedGradients, applyGradients, fullBatchGradients } from './steps.js';
+import { accumulatedGradients, fullBatchGradients } from './strategies.js';
 import { toyTask } from './toy-task.test-helper.js';
 
 beforeAll(() => useBackend('cpu'));
 
 const values = (t: tf.Tensor): number[] => Array.from(t.dataSync());
 
-describe('steps', () => {
+describe('strategies', () => {
   test('accumulatedGradients is the rows/B-weighted sum of per-chunk full-batch gradients; one chunk is the full batch', () => {
     const w = tf.variable(
       tf.tensor2d([
@@ -49,33 +49,15 @@ describe('steps', () => {
     expect(values(acc.grads['acc_w'] as tf.Tensor)).not.toEqual(values(whole.grads['acc_w'] as tf.Tensor));
     tf.dispose([w, x, whole, one, acc, parts, expected]);
   });
-
-  test('applyGradients clips to the global norm, returns the norm, and refuses NaN applying nothing', async () => {
-    const a = tf.variable(tf.zeros([2]), true, 'clip_a');
-    const b = tf.variable(tf.zeros([1]), true, 'clip_b');
-    const sgd = tf.train.sgd(1);
-    const grads = { clip_a: tf.tensor1d([3, 0]), clip_b: tf.tensor1d([4]) };
-    expect((await applyGradients(sgd, [a, b], grads, { clipNorm: 1 })).gradNorm).toBeCloseTo(5, 6);
-    expect(values(a)).toEqual([-0.6, 0].map(Math.fround));
-    expect(values(b)).toEqual([Math.fround(-0.8)]);
-    const bad = { clip_a: tf.tensor1d([Number.NaN, 0]), clip_b: tf.tensor1d([1]) };
-    const error = (await applyGradients(sgd, [a, b], bad).catch((e: unknown) => e)) as TrainerError;
-    expect(error?.code).toBe('NOT_FINITE');
-    expect(values(b)).toEqual([Math.fround(-0.8)]);
-    await expect(applyGradients(sgd, [a, b], { clip_a: grads.clip_a })).rejects.toThrowError(/no gradient for clip_b/);
-    await expect(applyGradients(sgd, [a, b], grads, { clipNorm: 0 })).rejects.toThrowError(/clipNorm must be a positive number, got 0/);
-    tf.dispose([a, b, grads, bad]);
-    sgd.dispose();
-  });
 });
 
 test('warmupCosine: linear warm-up, cosine to final, final after the end (hand values)', () => {
-  const lr = warmupCosine({ peak: 1, warmupSteps: 2, totalSteps: 6, final: 0.1 });
-  const got = [0, 1, 2, 3, 4, 5, 6, 9].map(lr);
+  const lr = warmupCosine({ peak: 1, warmupFraction: 1 / 3, final: 0.1 }); // 2 of 6 steps
+  const got = [0, 1, 2, 3, 4, 5, 6, 9].map((step) => lr(step, 6));
   // decay over 4 steps: 0.1 + 0.45·(1 + cos(π·k/4)), k = 0…3
   const expected = [0.5, 1, 1, 0.1 + 0.45 * (1 + Math.SQRT1_2), 0.55, 0.1 + 0.45 * (1 - Math.SQRT1_2), 0.1, 0.1];
   got.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 12));
-  expect(() => warmupCosine({ peak: 1, warmupSteps: 7, totalSteps: 6 })).toThrowError(/warmupSteps \(7\) exceeds totalSteps \(6\)/);
+  expect(() => warmupCosine({ peak: 1, warmupFraction: 1.2 })).toThrowError(/warmupFraction must be in \[0, 1\), got 1.2/);
 });
 
 describe('evaluators (hand-computed cases)', () => {
@@ -223,7 +205,7 @@ describe('fit', () => {
     const optimizer = tf.train.sgd(0.1);
     const base = { ...task, optimizer, batchSize: 32, chunkSize: 8, epochs: 1 };
     await expect(fit({ ...base, strategy: 'big' as never })).rejects.toThrowError(
-      /strategy must be one of cached, accumulate, small, got big/,
+      /strategy must be one of full, cached, accumulate, small, got big/,
     );
     await expect(fit({ ...base, batchSize: 200 })).rejects.toThrowError(/96 rows, fewer than one batch of 200/);
     await expect(fit({ ...base, epochs: 0 })).rejects.toThrowError(TrainerError);
@@ -258,5 +240,103 @@ describe('progress', () => {
     expect(lines[0]).toBe(
       'run: step 1/40  epoch 1 batch 1/40  loss 1.5000  lr 1.00e-3  2000 rows/s  tensors 3.0 MiB (step peak +1.0 MiB)\n',
     );
+  });
+});
+
+describe("fit uses the engine's pieces", () => {
+  /** A tower returning { rep, auxLoss }, as GradCache accepts. */
+  function auxTask() {
+    const task = toyTask(4);
+    const [q, d] = task.encoders as unknown as [Encoder, Encoder];
+    const withAux: Encoder = {
+      name: 'q-aux',
+      trainableVariables: q.trainableVariables,
+      encode: (x, context) => {
+        const rep = q.encode(x, context) as tf.Tensor2D;
+        return { rep, auxLoss: tf.mul(tf.mean(tf.square(rep)), 0.1) };
+      },
+    };
+    return { ...task, encoders: [withAux, d] };
+  }
+
+  test.each(['full', 'accumulate', 'small', 'cached'] as const)(
+    "'%s' takes an encoder returning { rep, auxLoss }: the rep reaches the loss, the auxiliary loss joins it",
+    async (strategy) => {
+      const task = auxTask();
+      const optimizer = tf.train.adam(1e-2);
+      const { history } = await fit({ ...task, optimizer, batchSize: 32, chunkSize: 8, strategy, epochs: 1, seed: 2 });
+      expect(history.every((h) => Number.isFinite(h.loss))).toBe(true);
+      optimizer.dispose();
+      task.dispose();
+    },
+  );
+
+  test('the strategies add the auxiliary loss to the loss and its gradient, as GradCache does', () => {
+    const w = tf.variable(tf.randomNormal([6, 4], 0, 1, 'float32', 8), true, 'aux_lin');
+    const encoder = functionEncoder({
+      name: 'lin-aux',
+      variables: [w],
+      encode: (x) => {
+        const rep = tf.matMul(x as tf.Tensor2D, w) as tf.Tensor2D;
+        return { rep, auxLoss: tf.mul(tf.mean(tf.square(rep)), 0.1) };
+      },
+    });
+    const loss = ([a, b]: tf.Tensor2D[]): tf.Scalar => tf.mean(tf.sum(tf.mul(a as tf.Tensor2D, b as tf.Tensor2D), 1));
+    const inputs = [tf.randomNormal([8, 6], 0, 1, 'float32', 9), tf.randomNormal([8, 6], 0, 1, 'float32', 10)];
+    const full = fullBatchGradients([encoder, encoder], loss, [w], inputs);
+    const one = accumulatedGradients([encoder, encoder], loss, [w], inputs, 8);
+    const cached = new GradCache({ encoders: [encoder, encoder], chunkSize: 3, loss }).computeGradients(inputs);
+    expect(values(full.loss)).toEqual(values(one.loss));
+    expectClose(full.loss, cached.loss, 1e-5, 'loss with the auxiliary terms');
+    expectClose(full.grads['aux_lin'] as tf.Tensor, cached.grads['aux_lin'] as tf.Tensor, 1e-5, 'gradient with the auxiliary terms');
+    const without = tf.tidy(() => loss(inputs.map((x) => tf.matMul(x, w) as tf.Tensor2D)));
+    expect(values(full.loss)[0]).toBeGreaterThan(values(without)[0] as number);
+    tf.dispose([inputs, full, one, cached, without, w] as tf.TensorContainer);
+  });
+
+  test('an update that fails half-way changes no weight (applyInOrder), as GradCache.step', async () => {
+    const task = toyTask(5);
+    const before = task.variables().map(values);
+    const failing = Object.assign(Object.create(tf.train.sgd(0.5)), {
+      applyGradients(list: { name: string; tensor: tf.Tensor }[]) {
+        const first = task.variables()[0] as tf.Variable;
+        first.assign(tf.sub(first, (list[0] as { tensor: tf.Tensor }).tensor));
+        throw new Error('the optimizer failed half-way');
+      },
+    }) as tf.Optimizer;
+    await expect(fit({ ...task, optimizer: failing, batchSize: 32, chunkSize: 8, epochs: 1 })).rejects.toThrowError(/half-way/);
+    expect(task.variables().map(values)).toEqual(before);
+    task.dispose();
+  });
+
+  test('an AbortSignal stops the run after the current step, with the position to resume from', async () => {
+    const task = toyTask(6);
+    const optimizer = tf.train.adam(1e-2);
+    const controller = new AbortController();
+    const { history, position } = await fit({
+      ...task,
+      optimizer,
+      batchSize: 16,
+      chunkSize: 8,
+      epochs: 3,
+      signal: controller.signal,
+      callbacks: [{ onStep: (log) => void (log.step === 4 ? controller.abort() : undefined) }],
+    });
+    expect(history).toHaveLength(4);
+    expect(position).toEqual({ epoch: 0, batch: 4, step: 4 });
+    optimizer.dispose();
+    task.dispose();
+  });
+
+  test('a learning rate that is not a function, or a schedule that gives NaN, is refused before any update', async () => {
+    const task = toyTask(7);
+    const before = task.variables().map(values);
+    const optimizer = tf.train.sgd(0.1);
+    const base = { ...task, optimizer, batchSize: 32, chunkSize: 8, epochs: 1 };
+    await expect(fit({ ...base, learningRate: 0.1 as never })).rejects.toThrowError(/learningRate must be a function \(step, totalSteps\)/);
+    await expect(fit({ ...base, learningRate: () => Number.NaN })).rejects.toThrowError(/schedule gave NaN at step 0/);
+    expect(task.variables().map(values)).toEqual(before);
+    optimizer.dispose();
+    task.dispose();
   });
 });

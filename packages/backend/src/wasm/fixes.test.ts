@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectClose, expectLinearCost, msPerCall } from '@gradcache/testing';
+import { expectClose, expectLinearCost, msPerCall, fcParameters } from '@gradcache/testing';
 import { initBackend } from '../init-backend.js';
 import { installWasmFixes, uninstallWasmFixes } from './fixes.js';
-
-const fcSeed = process.env['FC_SEED'] === undefined ? {} : { seed: Number(process.env['FC_SEED']) };
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -58,7 +56,7 @@ async function expectWasmMatchesCpu(f: () => tf.Tensor[], floor = 0): Promise<vo
 
 /** fc.assert for async properties, one at a time (backends are global). */
 async function check<T>(arb: fc.Arbitrary<T>, f: (v: T) => Promise<void>, numRuns: number): Promise<void> {
-  await fc.assert(fc.asyncProperty(arb, f), { numRuns, ...fcSeed });
+  await fc.assert(fc.asyncProperty(arb, f), fcParameters(numRuns));
 }
 
 describe('wasm kernel fixes match the cpu backend', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectClose, expectGradsClose, testMlp, useBackend } from '@gradcache/testing';
+import { expectClose, expectGradsClose, testMlp, useBackend, infoNceReference } from '@gradcache/testing';
 import { GradCacheError } from './errors.js';
 import { functionEncoder } from './function-encoder.js';
 import { GradCache } from './grad-cache.js';
@@ -10,14 +10,13 @@ import type { Encoder } from './types.js';
 
 beforeAll(() => useBackend('cpu'));
 
-const pairLoss = ([q, d]: tf.Tensor2D[]): tf.Scalar =>
-  tf.losses.softmaxCrossEntropy(tf.oneHot(tf.range(0, q!.shape[0], 1, 'int32'), d!.shape[0]), tf.matMul(q!, d!, false, true)) as tf.Scalar;
+const pairLoss = ([q, d]: tf.Tensor2D[]): tf.Scalar => infoNceReference(q!, d!);
 
 /** Rows [begin, begin + size) of a seeded [rows, width] matrix, made on demand: a loader's chunk. */
 const rowsOf = (seed: number, width: number) => (begin: number, size: number) =>
   tf.tidy(() => tf.slice(tf.randomNormal([64, width], 0, 1, 'float32', seed), begin, size));
 
-describe('gradCache.begin: a step fed one chunk at a time', () => {
+describe('gradCache.begin: a batch fed one chunk at a time', () => {
   test('equals the one-call gradient, with chunks kept or re-loaded, added in any interleaving', () => {
     const q = testMlp({ widths: [6, 10, 4], dropout: 0.2, seed: 1 });
     const d = testMlp({ widths: [6, 8, 4], seed: 2 });
@@ -61,12 +60,12 @@ describe('gradCache.begin: a step fed one chunk at a time', () => {
       const data = (j: number) => tf.randomNormal([8, width], 0, 1, 'float32', j);
       // A loss whose own memory is linear in the batch (InfoNCE's B×B logits would grow here instead).
       const alignment = ([a, b]: tf.Tensor2D[]) => tf.mean(tf.sum(tf.mul(a!, b!), 1)) as tf.Scalar;
-      const step = new GradCache({ encoders: [encoder, encoder], chunkSize: 8, loss: alignment, seed: 1 }).begin({
+      const batch = new GradCache({ encoders: [encoder, encoder], chunkSize: 8, loss: alignment, seed: 1 }).begin({
         load: (_i, j) => data(j),
       });
       return measureMemorySync(() => {
-        for (let j = 0; j < chunks; j++) for (const i of [0, 1]) step.add(i);
-        tf.dispose(step.computeGradients());
+        for (let j = 0; j < chunks; j++) for (const i of [0, 1]) batch.add(i);
+        tf.dispose(batch.computeGradients());
       }).peakBytes;
     };
     const [two, sixteen] = [peakFor(2), peakFor(16)];
@@ -93,9 +92,9 @@ describe('gradCache.begin: a step fed one chunk at a time', () => {
         ),
       );
     const cache = new GradCache({ encoders: [encoder, encoder], chunkSize: 4, loss: pairLoss, seed: 9 });
-    const step = cache.begin({ load: (_i, j) => augmented(j) });
-    for (let j = 0; j < 3; j++) for (const i of [0, 1]) step.add(i);
-    const result = step.computeGradients(); // no REPLAY_DRIFT
+    const batch = cache.begin({ load: (_i, j) => augmented(j) });
+    for (let j = 0; j < 3; j++) for (const i of [0, 1]) batch.add(i);
+    const result = batch.computeGradients(); // no REPLAY_DRIFT
     // The reference: the same views (drawn under the same seeds) in one gradient scope.
     const views = [0, 1].map((i) => tf.concat([0, 1, 2].map((j) => withSeededRandom(chunkSeed(9, 0, i, j), () => augmented(j)))));
     const reference = tf.variableGrads(
@@ -120,18 +119,18 @@ describe('gradCache.begin: a step fed one chunk at a time', () => {
       }
       return 'nothing thrown';
     };
-    const step = cache.begin();
-    expect(codeOf(() => step.add(0))).toBe('INVALID_INPUT');
+    const batch = cache.begin();
+    expect(codeOf(() => batch.add(0))).toBe('INVALID_INPUT');
     const x = tf.ones([4, 6]);
-    step.add(0, x);
-    expect(codeOf(() => step.computeGradients())).toBe('INPUT_COUNT'); // encoder 1 has no chunk
-    step.add(1, x);
-    tf.dispose(step.computeGradients());
-    expect(codeOf(() => step.add(0, x))).toBe('STEP_FINISHED');
+    batch.add(0, x);
+    expect(codeOf(() => batch.computeGradients())).toBe('INPUT_COUNT'); // encoder 1 has no chunk
+    batch.add(1, x);
+    tf.dispose(batch.computeGradients());
+    expect(codeOf(() => batch.add(0, x))).toBe('BATCH_FINISHED');
     const dropped = cache.begin();
     dropped.add(0, x);
     dropped.abandon();
-    expect(codeOf(() => dropped.computeGradients())).toBe('STEP_FINISHED');
+    expect(codeOf(() => dropped.computeGradients())).toBe('BATCH_FINISHED');
     x.dispose();
     expect(tf.memory().numTensors).toBe(before);
     encoder.dispose();

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, describe } from './errors.js';
 
-/** A chunk's re-forward drift, max|re-forward − first pass| / max|first pass|, to be read after phase 3. */
-export interface Drift {
-  encoder: number;
-  chunk: number;
-  value: tf.Scalar;
+/** Where a chunk's re-forward drift was measured: chunk `chunkIndex` of encoder `encoderIndex`. */
+export interface DriftSite {
+  encoderIndex: number;
+  chunkIndex: number;
 }
 
 /** max|a − b| / max|b| (b's scale floored at the smallest normal float32), as a scalar tensor. */
@@ -36,27 +35,28 @@ export function checkReplayShape(rep: tf.Tensor2D, first: tf.Tensor2D, encoder: 
   return rep;
 }
 
-/** Where a drift was measured. */
-export type DriftSite = Omit<Drift, 'value'>;
-
 /**
- * The step's checks as one small tensor, so that they cost one read (sync or async): the loss, every
- * chunk's replay drift, and every gradient's finiteness (1 when finite). Frees nothing it is given.
+ * A batch's checks as one small tensor, so that they cost one read (sync or async): the loss, the
+ * global squared gradient norm, every chunk's replay drift, and every gradient's finiteness (1 when
+ * finite). Frees nothing it is given.
  */
-export function stepChecks(loss: tf.Scalar, drifts: Drift[], grads: tf.NamedTensorMap): tf.Tensor1D {
-  return tf.tidy(
-    () =>
-      tf.concat([
-        tf.reshape(loss, [1]),
-        ...drifts.map((d) => tf.reshape(d.value, [1])),
-        ...Object.values(grads).map((g) => (g.size === 0 ? tf.ones([1]) : tf.reshape(tf.min(tf.cast(tf.isFinite(g), 'float32')), [1]))),
-      ]) as tf.Tensor1D,
+export function batchChecks(loss: tf.Scalar, drifts: readonly tf.Scalar[], grads: tf.NamedTensorMap): tf.Tensor1D {
+  // Each gradient's two numbers in their own tidy: the temporaries are gradient-sized, one at a time.
+  const perGrad = Object.values(grads).map((g) =>
+    tf.tidy(() => [tf.sum(tf.square(g)), g.size === 0 ? tf.scalar(1) : tf.min(tf.cast(tf.isFinite(g), 'float32'))] as const),
   );
+  return tf.tidy(() => {
+    const squared = perGrad.length === 0 ? tf.scalar(0) : tf.addN(perGrad.map(([sq]) => sq));
+    const values = [loss, squared, ...drifts, ...perGrad.map(([, finite]) => finite)];
+    const checks = tf.concat(values.map((v) => tf.reshape(v, [1]))) as tf.Tensor1D;
+    tf.dispose(perGrad.flat());
+    return checks;
+  });
 }
 
 /**
- * Interprets the values of `stepChecks`: fails with LOSS_NOT_FINITE, then with REPLAY_DRIFT above
- * `tolerance`; returns the loss and the names of the non-finite gradients.
+ * Interprets the values of `batchChecks`: fails with LOSS_NOT_FINITE, then with REPLAY_DRIFT above
+ * `tolerance`; returns the loss, the gradient norm and the names of the non-finite gradients.
  */
 export function readChecks(
   values: ArrayLike<number>,
@@ -64,7 +64,7 @@ export function readChecks(
   gradNames: readonly string[],
   tolerance: number | false,
   names: readonly string[],
-): { lossValue: number; nonFinite: string[] } {
+): { lossValue: number; gradNorm: number; nonFinite: string[] } {
   const lossValue = values[0] as number;
   check(
     Number.isFinite(lossValue),
@@ -74,16 +74,17 @@ export function readChecks(
       'learning rate or raise the temperature.',
   );
   drifts.forEach((d, k) => {
-    const drift = values[1 + k] as number;
+    const drift = values[2 + k] as number;
     check(
       tolerance === false || !(drift > tolerance),
       'REPLAY_DRIFT',
       () =>
-        `GradCache: encoder ${d.encoder} ('${names[d.encoder]}') gave other values when re-encoding chunk ` +
-        `${d.chunk} than the first time (max difference ${drift.toExponential(2)} of the largest |rep|, tolerance ` +
+        `GradCache: encoder ${d.encoderIndex} ('${names[d.encoderIndex]}') gave other values when re-encoding chunk ` +
+        `${d.chunkIndex} than the first time (max difference ${drift.toExponential(2)} of the largest |rep|, tolerance ` +
         `${tolerance}), so its gradient would be wrong. encode must be a function of its input, its variables and ` +
         'Math.random only (no hidden counters, no fixed-seed or crypto randomness); replayTolerance sets the limit.',
     );
   });
-  return { lossValue, nonFinite: gradNames.filter((_, k) => values[1 + drifts.length + k] !== 1) };
+  const gradNorm = Math.sqrt(values[1] as number);
+  return { lossValue, gradNorm, nonFinite: gradNames.filter((_, k) => values[2 + drifts.length + k] !== 1) };
 }

@@ -5,9 +5,8 @@ import { loadMnist } from '@gradcache/data/node';
 import { convEncoder } from '@gradcache/encoders';
 import { ntXent } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { check } from '../errors.js';
-import { encodeAll, knnAccuracy } from '../evaluate.js';
-import type { TrainingData } from '../fit.js';
+import { check } from './errors.js';
+import { encodeAll, knnAccuracy, type TrainingData } from '@gradcache/trainer';
 
 /** Options of the MNIST SimCLR task. */
 export interface MnistTaskOptions {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeaks, useBackend } from '@gradcache/testing';
-import { batchSize, chunkRanges, splitInput } from './split-input.js';
+import { batchSize, chunkBatch, chunkRanges } from './chunk-input.js';
 import { GradCacheError } from './errors.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -36,7 +36,7 @@ describe('batchSize', () => {
   });
 });
 
-describe('splitInput', () => {
+describe('chunkBatch', () => {
   test('splits every tensor of a record batch into aligned chunks, in order', () => {
     const ids = tf.tensor2d([
       [1, 1],
@@ -47,7 +47,7 @@ describe('splitInput', () => {
     ]);
     const mask = tf.tensor1d([1, 0, 1, 0, 1]);
     expectNoLeaks(() => {
-      const chunks = splitInput({ ids, mask }, 2) as { ids: tf.Tensor; mask: tf.Tensor }[];
+      const chunks = chunkBatch({ ids, mask }, 2) as { ids: tf.Tensor; mask: tf.Tensor }[];
       expect(chunks.map((c) => c.ids.arraySync())).toEqual([
         [
           [1, 1],
@@ -61,7 +61,7 @@ describe('splitInput', () => {
       ]);
       expect(chunks.map((c) => c.mask.arraySync())).toEqual([[1, 0], [1, 0], [1]]);
       chunks.forEach((c) => tf.dispose([c.ids, c.mask]));
-    }, 'splitInput');
+    }, 'chunkBatch');
     tf.dispose([ids, mask]);
   });
 });

@@ -5,9 +5,8 @@ import { loadWordNet } from '@gradcache/data/node';
 import { embeddingBagEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { check, checkInteger } from '../errors.js';
-import { encodeAll, type RetrievalMetrics, retrievalMetrics } from '../evaluate.js';
-import type { TrainingData } from '../fit.js';
+import { check, checkInteger } from './errors.js';
+import { encodeAll, type RetrievalMetrics, retrievalMetrics, type TrainingData } from '@gradcache/trainer';
 
 /** Options of the WordNet retrieval task. */
 export interface WordNetTaskOptions {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { check } from '../errors.js';
 
 /** Arguments of MaskedSelfAttention. */
 export interface MaskedSelfAttentionArgs {
@@ -26,7 +27,11 @@ export class MaskedSelfAttention extends tfl.layers.Layer {
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
     const shapes = inputShape as tfl.Shape[];
     const d = (shapes[0] as tfl.Shape)[2] as number;
-    if (d % this.heads !== 0) throw new Error(`MaskedSelfAttention: width ${d} is not a multiple of ${this.heads} heads.`);
+    check(
+      d % this.heads === 0,
+      'INVALID_OPTION',
+      () => `MaskedSelfAttention: width ${d} is not a multiple of ${this.heads} heads; pick heads that divide it.`,
+    );
     for (const name of ['query', 'key', 'value', 'output']) {
       this.weightsByName[`${name}/kernel`] = this.addWeight(`${name}/kernel`, [d, d], 'float32', tfl.initializers.glorotUniform({}));
       this.weightsByName[`${name}/bias`] = this.addWeight(`${name}/bias`, [d], 'float32', tfl.initializers.zeros());
@@ -67,65 +72,3 @@ export class MaskedSelfAttention extends tfl.layers.Layer {
   }
 }
 tf.serialization.registerClass(MaskedSelfAttention);
-
-/** Adds a learned embedding of each position (up to maxLength) to a [batch, time, d] input. Serialisable. */
-export class PositionEmbedding extends tfl.layers.Layer {
-  static readonly className = 'GradCachePositionEmbedding';
-  readonly maxLength: number;
-  private positions: tfl.LayerVariable | undefined;
-
-  constructor(args: { maxLength: number; name?: string }) {
-    super(args.name === undefined ? {} : { name: args.name });
-    this.maxLength = args.maxLength;
-  }
-
-  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
-    const d = (inputShape as tfl.Shape)[2] as number;
-    this.positions = this.addWeight('positions', [this.maxLength, d], 'float32', tfl.initializers.randomNormal({ stddev: 0.02 }));
-    this.built = true;
-  }
-
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor3D;
-      const positions = (this.positions as tfl.LayerVariable).read() as tf.Tensor2D;
-      return tf.add(x, tf.slice(positions, [0, 0], [x.shape[1], x.shape[2]]));
-    });
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), maxLength: this.maxLength };
-  }
-}
-tf.serialization.registerClass(PositionEmbedding);
-
-/** Pools a [batch, time, d] sequence to [batch, d]: the first (CLS) position, or the mean over tokens the mask keeps. */
-export class MaskedPooling extends tfl.layers.Layer {
-  static readonly className = 'GradCacheMaskedPooling';
-  readonly mode: 'cls' | 'mean';
-
-  constructor(args: { mode: 'cls' | 'mean'; name?: string }) {
-    super(args.name === undefined ? {} : { name: args.name });
-    this.mode = args.mode;
-  }
-
-  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
-    const x = (inputShape as tfl.Shape[])[0] as tfl.Shape;
-    return [x[0] ?? null, x[2] ?? null];
-  }
-
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => {
-      const [x, mask] = inputs as [tf.Tensor3D, tf.Tensor2D];
-      const [b, , d] = x.shape;
-      if (this.mode === 'cls') return tf.reshape(tf.slice(x, [0, 0, 0], [b, 1, d]), [b, d]);
-      const m = tf.expandDims(tf.cast(mask, 'float32'), 2);
-      return tf.div(tf.sum(tf.mul(x, m), 1), tf.maximum(tf.sum(m, 1), 1));
-    });
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), mode: this.mode };
-  }
-}
-tf.serialization.registerClass(MaskedPooling);

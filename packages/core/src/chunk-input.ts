@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { check, describe } from './errors.js';
-import type { Batch } from './types.js';
+import type { Batch, ChunkInput } from './types.js';
 
 /** Rows `begin … begin + size − 1` of a batch. */
 export interface ChunkRange {
@@ -105,16 +105,16 @@ export function sliceBatch(batch: Batch, range: ChunkRange): Batch {
 }
 
 /**
- * Splits a batch into chunks of at most `chunkSize` rows along the first dimension; the default
- * `splitInput` of GradCache. The caller owns the returned tensors.
+ * Cuts a batch into chunks of at most `chunkSize` rows along the first dimension; what GradCache
+ * does when no `chunkInput` is given. The caller owns the returned tensors.
  *
  * ```ts
- * const chunks = splitInput({ ids, mask }, 32); // [{ ids: ids[0:32], mask: mask[0:32] }, …]
+ * const chunks = chunkBatch({ ids, mask }, 32); // [{ ids: ids[0:32], mask: mask[0:32] }, …]
  * ```
  */
-export function splitInput(batch: Batch, chunkSize: number): Batch[] {
-  checkChunkSize('splitInput', chunkSize);
-  return chunkRanges(batchSize(batch, 'splitInput', 'batch'), chunkSize).map((r) => sliceBatch(batch, r));
+export function chunkBatch(batch: Batch, chunkSize: number): Batch[] {
+  checkChunkSize('chunkBatch', chunkSize);
+  return chunkRanges(batchSize(batch, 'chunkBatch', 'batch'), chunkSize).map((r) => sliceBatch(batch, r));
 }
 
 function checkChunkSize(fn: string, chunkSize: number): void {
@@ -129,39 +129,48 @@ function checkChunkSize(fn: string, chunkSize: number): void {
 export interface ChunkPlan {
   /** Rows of each chunk. */
   readonly sizes: readonly number[];
-  /** Chunk j: a new tensor for the default split (the caller's tidy frees it), a stored one for a custom split. */
+  /** Chunk j: a new slice for the default chunking (the caller's tidy frees it), a stored one for a custom `chunkInput`. */
   take(j: number): Batch;
+  /** Frees the chunks a custom `chunkInput` made (never the batch's own tensors); a no-op for the default. */
+  dispose(): void;
 }
 
 /**
- * Plans the chunks of encoder i's batch of `rows` rows: lazy slices for the default split, or the
- * chunks a custom `split` returns, checked to cover exactly the batch's rows.
+ * Plans the chunks of encoder i's batch of `rows` rows: lazy slices by default, or the chunks a
+ * custom `chunkInput` returns, checked to cover exactly the batch's rows (on failure they are freed).
  */
-export function planChunks(
-  batch: Batch,
-  rows: number,
-  chunkSize: number,
-  i: number,
-  split: ((batch: Batch, chunkSize: number, encoderIndex: number) => Batch[]) | undefined,
-): ChunkPlan {
-  if (split === undefined) {
+export function planChunks(batch: Batch, rows: number, chunkSize: number, i: number, chunkInput: ChunkInput | undefined): ChunkPlan {
+  if (chunkInput === undefined) {
     const ranges = chunkRanges(rows, chunkSize);
-    return { sizes: ranges.map((r) => r.size), take: (j) => sliceBatch(batch, ranges[j] as ChunkRange) };
+    return { sizes: ranges.map((r) => r.size), take: (j) => sliceBatch(batch, ranges[j] as ChunkRange), dispose: () => {} };
   }
-  const chunks = split(batch, chunkSize, i);
-  check(
-    Array.isArray(chunks) && chunks.length > 0,
-    'INVALID_SPLIT',
-    () => `GradCache: splitInput for encoder ${i} must return a non-empty array of batches, got ${describe(chunks)}.`,
-  );
-  const sizes = chunks.map((c, j) => batchSize(c, 'GradCache', `splitInput(inputs[${i}])[${j}]`));
-  const covered = sizes.reduce((a, b) => a + b, 0);
-  check(
-    covered === rows,
-    'INVALID_SPLIT',
-    () =>
-      `GradCache: splitInput for encoder ${i} returned chunks of ${sizes.join(' + ')} = ${covered} rows for a batch ` +
-      `of ${rows}; the chunks must cover every row exactly once, in order.`,
-  );
-  return { sizes, take: (j) => chunks[j] as Batch };
+  const chunks = chunkInput(batch, chunkSize);
+  const own = new Set(batchTensors(batch));
+  const dispose = (): void => {
+    if (!Array.isArray(chunks)) return;
+    const tensors = chunks.flatMap((c: unknown) =>
+      c instanceof tf.Tensor ? [c] : typeof c === 'object' && c !== null ? Object.values(c) : [],
+    );
+    tf.dispose(tensors.filter((t): t is tf.Tensor => t instanceof tf.Tensor && !own.has(t)));
+  };
+  try {
+    check(
+      Array.isArray(chunks) && chunks.length > 0,
+      'INVALID_CHUNKS',
+      () => `GradCache: chunkInput for encoder ${i} must return a non-empty array of batches, got ${describe(chunks)}.`,
+    );
+    const sizes = chunks.map((c, j) => batchSize(c, 'GradCache', `chunkInput(inputs[${i}])[${j}]`));
+    const covered = sizes.reduce((a, b) => a + b, 0);
+    check(
+      covered === rows,
+      'INVALID_CHUNKS',
+      () =>
+        `GradCache: chunkInput for encoder ${i} returned chunks of ${sizes.join(' + ')} = ${covered} rows for a batch ` +
+        `of ${rows}; the chunks must cover every row exactly once, in order.`,
+    );
+    return { sizes, take: (j) => chunks[j] as Batch, dispose };
+  } catch (error) {
+    dispose();
+    throw error;
+  }
 }

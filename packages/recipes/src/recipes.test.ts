@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { GradCache } from '@gradcache/core';
 import { useBackend } from '@gradcache/testing';
-import { mnistSimclrTask } from './recipes/mnist-simclr.js';
+import { mnistSimclrTask } from './mnist-simclr.js';
 
 beforeAll(() => useBackend('cpu'));
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { check, describe } from './errors.js';
 import type { Batch } from './types.js';
 
-/** Options of tokenBudgetSplit. */
+/** Options of tokenBudgetChunks. */
 export interface TokenBudgetOptions {
   /** Padded tokens per chunk: rows × the chunk's longest row. At least one row per chunk. */
   maxTokens: number;
@@ -13,7 +13,7 @@ export interface TokenBudgetOptions {
 }
 
 /**
- * A `splitInput` for text: chunks by tokens, not rows. Rows are taken in order while the chunk's
+ * A `chunkInput` for text: chunks by tokens, not rows. Rows are taken in order while the chunk's
  * padded size (rows × its longest row) stays within `maxTokens`, and each chunk's sequence tensors
  * (those whose second dimension is the sequence length) are cut to its longest row — short texts
  * make big chunks, long ones small, and no chunk computes over the batch's worst-case padding
@@ -21,24 +21,24 @@ export interface TokenBudgetOptions {
  * pooling never read the trimmed padding. GradCache's `chunkSize` is not used with it.
  *
  * ```ts
- * new GradCache({ encoders: [q, d], chunkSize: 1, splitInput: tokenBudgetSplit({ maxTokens: 4096 }), loss });
+ * new GradCache({ encoders: [q, d], chunkSize: 1, chunkInput: tokenBudgetChunks({ maxTokens: 4096 }), loss });
  * ```
  */
-export function tokenBudgetSplit(options: TokenBudgetOptions): (batch: Batch) => Batch[] {
+export function tokenBudgetChunks(options: TokenBudgetOptions): (batch: Batch) => Batch[] {
   const { maxTokens, maskKey = 'attentionMask', trimPadding = true } = options;
   check(
     Number.isInteger(maxTokens) && maxTokens > 0,
     'INVALID_OPTION',
-    () => `tokenBudgetSplit: maxTokens must be a positive integer, got ${describe(maxTokens)}.`,
+    () => `tokenBudgetChunks: maxTokens must be a positive integer, got ${describe(maxTokens)}.`,
   );
   return (batch) => {
     const record = batch as Readonly<Record<string, tf.Tensor>>;
     const mask = record[maskKey];
     check(
       !(batch instanceof tf.Tensor) && !Array.isArray(batch) && mask instanceof tf.Tensor && mask.rank === 2,
-      'INVALID_SPLIT',
+      'INVALID_CHUNKS',
       () =>
-        `tokenBudgetSplit: the batch must be a record with a [rows, length] '${maskKey}' (as a tokenizer returns), got ${describe(batch)}.`,
+        `tokenBudgetChunks: the batch must be a record with a [rows, length] '${maskKey}' (as a tokenizer returns), got ${describe(batch)}.`,
     );
     const [rows, length] = mask.shape as [number, number];
     const values = mask.dataSync();
