@@ -5,11 +5,12 @@
  * Run: pnpm bench:backend
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { installWasmFixes, uninstallWasmFixes } from '@gradcache/backend';
+import { installWasmFixes, uninstallWasmFixes } from '@gradcache/backend/internal';
 import { median, setUpWasm } from './setup.js';
+import { envNumber } from './env.js';
 
 const header = await setUpWasm();
-const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 5);
+const REPEATS = envNumber('BENCH_REPEATS', 5, 1);
 const PEAK_GFLOPS = 80; // one core's fp32 peak on this machine, roughly
 
 type Row = { name: string; stock: number | undefined; fixed: number };

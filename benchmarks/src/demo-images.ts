@@ -9,13 +9,13 @@ import type { Strategy } from '@gradcache/trainer';
 import { mnistSimclrTask } from '@gradcache/recipes/node';
 import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
+import { envNumber } from './env.js';
 
-const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-const BATCH = env('IMAGES_BATCH', 512);
-const CHUNK = env('IMAGES_CHUNK', 64);
-const EPOCHS = env('IMAGES_EPOCHS', 2);
-const LR = env('IMAGES_LR', 3e-3);
-const SEED = env('IMAGES_SEED', 0);
+const BATCH = envNumber('IMAGES_BATCH', 512);
+const CHUNK = envNumber('IMAGES_CHUNK', 64);
+const EPOCHS = envNumber('IMAGES_EPOCHS', 2);
+const LR = envNumber('IMAGES_LR', 3e-3);
+const SEED = envNumber('IMAGES_SEED', 0);
 
 console.log(await setUpWasm());
 console.log(`MNIST SimCLR (NT-Xent τ = 0.5), CNN 16-32, ${EPOCHS} epochs, Adam ${LR} warm-up + cosine, seed ${SEED}\n`);

@@ -13,15 +13,15 @@ import { encoderVariables, fullBatchGradients, type Strategy } from '@gradcache/
 import { wordnetRetrievalTask } from '@gradcache/recipes/node';
 import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
+import { envNumber } from './env.js';
 
-const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-const BATCH = env('DEMO_BATCH', 256);
-const CHUNK = env('DEMO_CHUNK', 32);
-const EPOCHS = env('DEMO_EPOCHS', 4);
-const SEED = env('DEMO_SEED', 0);
-const LR = env('DEMO_LR', 5e-3);
+const BATCH = envNumber('DEMO_BATCH', 256);
+const CHUNK = envNumber('DEMO_CHUNK', 32);
+const EPOCHS = envNumber('DEMO_EPOCHS', 4);
+const SEED = envNumber('DEMO_SEED', 0);
+const LR = envNumber('DEMO_LR', 5e-3);
 // 32,768 of the 106,086 training pairs keep the three runs under ~5 minutes on 2 cores; DEMO_TRAIN_PAIRS=0 takes all.
-const TRAIN_PAIRS_SETTING = env('DEMO_TRAIN_PAIRS', 32_768);
+const TRAIN_PAIRS_SETTING = envNumber('DEMO_TRAIN_PAIRS', 32_768);
 const TRAIN_PAIRS = TRAIN_PAIRS_SETTING === 0 ? undefined : TRAIN_PAIRS_SETTING;
 
 export interface DemoRow {

@@ -32,10 +32,10 @@ import {
 } from '@gradcache/losses';
 import { encodeAll, fit, knnAccuracy, warmupCosine } from '@gradcache/trainer';
 import { formatGenerated, setUpWasm } from './setup.js';
+import { envNumber } from './env.js';
 
-const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-const EPOCHS = env('SSL_EPOCHS', 3);
-const SEEDS = Array.from({ length: env('SSL_SEEDS', 3) }, (_, k) => k);
+const EPOCHS = envNumber('SSL_EPOCHS', 3);
+const SEEDS = Array.from({ length: envNumber('SSL_SEEDS', 3) }, (_, k) => k);
 const SMALL = 32;
 const BIG = 1024;
 const LR = 3e-3;

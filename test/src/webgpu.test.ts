@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { type BackendChoice, initBackend, installWebgpuFixes, uninstallWebgpuFixes } from '@gradcache/backend/node';
+import { type BackendChoice, initBackend } from '@gradcache/backend/node';
+import { installWebgpuFixes, uninstallWebgpuFixes } from '@gradcache/backend/internal';
 import { type Batch, type Encoder, GradCache } from '@gradcache/core';
 import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder } from '@gradcache/encoders';
 import { hashedNgrams } from '@gradcache/data';

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
@@ -26,6 +26,22 @@ describe('gradcache CLI', () => {
     expect((await run()).out).toMatch(/Commands:\n {2}train/);
     expect((await run('train', '--help')).out).toMatch(/--strategy <s> {6}cached/);
     expect((await run('eval', '-h')).out).toMatch(/--checkpoint <dir>/);
+  });
+
+  test('--version prints the package version; an unknown flag is one line naming the help to read', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect((await run('--version')).out).toBe(version);
+    const { code, err } = await run('bench', '--chunks', '8');
+    expect(code).toBe(2);
+    expect(err.trim().split('\n')).toEqual(["gradcache: Unknown option '--chunks'. See gradcache bench --help."]);
+  });
+
+  test('every flag is checked before any work: a bad --chunk makes no --out folder', async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'gradcache-early-')), 'run');
+    const { code, err } = await run('train', '--chunk', '0', '--out', out);
+    expect(code).toBe(2);
+    expect(err).toMatch(/--chunk must be an integer ≥ 1, got '0'/);
+    await expect(stat(out)).rejects.toThrowError(/ENOENT/);
   });
 
   test('bad command lines exit 2 with the reason', async () => {

@@ -58,7 +58,7 @@ interface Pending {
  * every chunk of `inputs` added.
  *
  * ```ts
- * const batch = gradCache.begin({ load: (i, j) => images(i, j) }); // chunk j of encoder i, again
+ * const batch = gradCache.begin({ load: (i, j) => loadChunk(i, j) }); // chunk j of encoder i, again
  * for (let j = 0; j < 64; j++) for (const i of [0, 1]) batch.add(i); // 64 chunks, one alive at a time
  * const { loss } = await batch.stepAsync(optimizer);
  * ```

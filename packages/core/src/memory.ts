@@ -45,7 +45,7 @@ function watchBytes(): () => { peakBytes: number; newBytes: number } {
  * backend. Tensors other work allocates while an async `f` awaits are counted too.
  *
  * ```ts
- * const { peakBytes } = await measureMemory(() => cache.stepAsync(optimizer, inputs));
+ * const { peakBytes } = await measureMemory(() => gradCache.stepAsync(optimizer, inputs));
  * ```
  */
 export async function measureMemory<T>(f: () => T | Promise<T>): Promise<MemoryReport<T>> {

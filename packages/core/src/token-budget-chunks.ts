@@ -21,7 +21,7 @@ export interface TokenBudgetOptions {
  * pooling never read the trimmed padding. GradCache's `chunkSize` is not used with it.
  *
  * ```ts
- * new GradCache({ encoders: [q, d], chunkSize: 1, chunkInput: tokenBudgetChunks({ maxTokens: 4096 }), loss });
+ * new GradCache({ encoders: [queryEncoder, docEncoder], chunkSize: 1, chunkInput: tokenBudgetChunks({ maxTokens: 4096 }), loss });
  * ```
  */
 export function tokenBudgetChunks(options: TokenBudgetOptions): (batch: Batch) => Batch[] {

@@ -39,7 +39,7 @@ export function batchCount(size: number, batchSize: number, dropLast = true): nu
  * run resumed at batch k of epoch e sees exactly the batches it would have seen.
  *
  * ```ts
- * for (const indices of epochBatches(pairs.length, { batchSize: 512, seed: 1, epoch })) { … }
+ * for (const indices of epochBatches(pairs.length, { batchSize: 512, seed: 1, epoch })) console.log(indices.length);
  * ```
  */
 export function epochBatches(size: number, options: BatchOptions): number[][] {

@@ -24,8 +24,9 @@ export interface MomentumEncoder<I extends Batch = Batch> {
  *
  * ```ts
  * const target = momentumEncoder(online, buildSameTower(), { momentum: 0.99 });
- * const cache = new GradCache({ encoders: [online, target.encoder], chunkSize: 32, loss });
- * await cache.stepAsync(optimizer, batch); target.update();
+ * const gradCache = new GradCache({ encoders: [online, target.encoder], chunkSize: 32, loss });
+ * await gradCache.stepAsync(optimizer, batch);
+ * target.update();
  * ```
  */
 export function momentumEncoder<I extends Batch>(

@@ -17,7 +17,7 @@ function concatBuffers(data: tf.io.WeightData): ArrayBuffer {
  * tfjs-node's file://, or over http in a browser) and `loadModel` read it.
  *
  * ```ts
- * await saveModel(encoder.model, './checkpoints/query-encoder');
+ * await saveModel(tower.model, './checkpoints/query-encoder');
  * ```
  */
 export async function saveModel(model: tfl.LayersModel, directory: string): Promise<tf.io.SaveResult> {

@@ -19,8 +19,8 @@ export interface RepMemoryOptions {
  * ```ts
  * const memory = new RepMemory({ size: 4096, width: 128 });
  * const loss: LossFunction = ([q, k]) => {
- *   const value = queueInfoNCE(q, k, memory.reps, { temperature: 0.07 });
- *   memory.push(k); // once per step, after reading
+ *   const value = queueInfoNCE(q!, k!, memory.reps, { temperature: 0.07 });
+ *   memory.push(k!); // once per step, after reading
  *   return value;
  * };
  * ```

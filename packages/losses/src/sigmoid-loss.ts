@@ -101,7 +101,7 @@ function sigmoidLossTiled(q: tf.Tensor2D, d: tf.Tensor2D, t: tf.Scalar, b: tf.Sc
  * ```ts
  * const logitScale = tf.variable(tf.scalar(Math.log(10)));
  * const bias = tf.variable(tf.scalar(-10));
- * const loss = sigmoidLoss(images, texts, { logitScale, bias, tileSize: 1024 });
+ * const loss = sigmoidLoss(imageReps, textReps, { logitScale, bias, tileSize: 1024 });
  * ```
  */
 export function sigmoidLoss(q: tf.Tensor2D, d: tf.Tensor2D, options: SigmoidLossOptions = {}): tf.Scalar {

@@ -25,7 +25,7 @@ export interface SupConOptions {
  * O(n·d + tileSize²), not O(n²); same value and gradients).
  *
  * ```ts
- * const cache = new GradCache({ encoders: [enc], chunkSize: 64, loss: ([z], labels) => supCon(z, labels) });
+ * const gradCache = new GradCache<tf.Tensor1D>({ encoders: [encoder], chunkSize: 64, loss: ([z], labels) => supCon(z!, labels!) });
  * ```
  */
 export function supCon(z: tf.Tensor2D, labels: readonly number[] | tf.Tensor1D | undefined, options: SupConOptions = {}): tf.Scalar {

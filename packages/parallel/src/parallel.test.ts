@@ -114,17 +114,24 @@ describe('ParallelGradCache', () => {
   }, 60_000);
 
   describe("runs core's phases, so it behaves as one process", () => {
-    test('a frozen encoder is forwarded once and gets no gradient; the gradient equals one process', async () => {
-      const parallel = await pool(2, { frozenSecond: true });
-      const inputs = batch(10, 11);
-      const { loss: value, grads } = await parallel.computeGradients(inputs);
-      const ref = await reference(parallel, inputs, 3, { frozenSecond: true });
-      expect(Object.keys(grads)).toHaveLength(Object.keys(ref.byPosition).length); // the first tower's variables only
-      expect(Math.abs((await value.data())[0]! - (await ref.result.loss.data())[0]!)).toBeLessThan(1e-5);
-      expectGradsClose(Object.fromEntries(Object.values(grads).map((g, k) => [k, g])), ref.byPosition, 1e-4);
-      tf.dispose([value, grads, inputs]);
-      ref.dispose();
-    }, 60_000);
+    test.each([
+      ['frozen: true', { frozenSecond: true }],
+      ['no trainable variables', { fixedSecond: true }],
+    ] as const)(
+      'a frozen encoder (%s) is forwarded once and gets no gradient; the gradient equals one process',
+      async (_, options) => {
+        const parallel = await pool(2, options);
+        const inputs = batch(10, 11);
+        const { loss: value, grads } = await parallel.computeGradients(inputs);
+        const ref = await reference(parallel, inputs, 3, options);
+        expect(Object.keys(grads)).toHaveLength(Object.keys(ref.byPosition).length); // the first tower's variables only
+        expect(Math.abs((await value.data())[0]! - (await ref.result.loss.data())[0]!)).toBeLessThan(1e-5);
+        expectGradsClose(Object.fromEntries(Object.values(grads).map((g, k) => [k, g])), ref.byPosition, 1e-4);
+        tf.dispose([value, grads, inputs]);
+        ref.dispose();
+      },
+      60_000,
+    );
 
     test("a loss that is not a scalar is GradCache's LOSS_NOT_SCALAR, and the pool still works after it", async () => {
       const parallel = await pool(2, {}, 3, { loss: ([q]) => tf.sum(q!, 1) as unknown as tf.Scalar });

@@ -12,6 +12,8 @@ export interface TestReplicaOptions {
   badRepOnRows?: number;
   /** Freezes the second tower (frozen: true): forwarded once, no gradient. */
   frozenSecond?: boolean;
+  /** Replaces the second tower by one with no trainable variables (a fixed projection): frozen by having none. */
+  fixedSecond?: boolean;
 }
 
 export function createReplica(options: TestReplicaOptions = {}): Replica {
@@ -31,5 +33,9 @@ export function createReplica(options: TestReplicaOptions = {}): Replica {
       return t.encode(x, context);
     },
   }));
+  if (options.fixedSecond === true) {
+    const projection = tf.randomNormal([6, 4], 0, 1, 'float32', 3);
+    encoders[1] = { name: 'fixed', trainableVariables: [], encode: (x) => tf.matMul(x as tf.Tensor2D, projection) };
+  }
   return { encoders, optimizer: tf.train.adam(0.01) };
 }

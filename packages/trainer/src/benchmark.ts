@@ -67,7 +67,7 @@ const median = (xs: readonly number[]): number => {
  * time is the GPU's, not how long queueing the work took — and nothing reads synchronously (WebGPU).
  *
  * ```ts
- * const rows = await benchmark({ encoders: [q, d], loss, inputs: [queries, docs], chunkSizes: [16, 64] });
+ * const rows = await benchmark({ encoders: [queryEncoder, docEncoder], loss, inputs: [queries, docs], chunkSizes: [16, 64] });
  * console.log(benchmarkTable(rows));
  * ```
  */

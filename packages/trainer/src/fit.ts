@@ -113,7 +113,7 @@ export interface FitResult {
  * optimizer state and weights restored (see `saveCheckpoint` in `@gradcache/trainer/node`).
  *
  * ```ts
- * const { history } = await fit({ encoders: [q, d], loss, optimizer: tf.train.adam(1e-3), data,
+ * const { history } = await fit({ encoders: [queryEncoder, docEncoder], loss, optimizer: tf.train.adam(1e-3), data,
  *   batchSize: 1024, chunkSize: 64, epochs: 3 });
  * ```
  */
