@@ -1,12 +1,12 @@
 import seedrandom from 'seedrandom';
 
 /**
- * The seed of one chunk's forward: a function of the base seed, the step, the encoder's position
- * and the chunk's position, so every chunk and step draws different values and the re-forward of a
+ * The seed of one chunk's forward: a function of the base seed, the batch index, the encoder's
+ * position and the chunk's position, so every chunk and batch draws different values and the re-forward of a
  * chunk draws the same ones as its first forward.
  */
-export function chunkSeed(seed: number, step: number, encoderIndex: number, chunkIndex: number): string {
-  return `gradcache:${seed}:${step}:${encoderIndex}:${chunkIndex}`;
+export function chunkSeed(seed: number, batchIndex: number, encoderIndex: number, chunkIndex: number): string {
+  return `gradcache:${seed}:${batchIndex}:${encoderIndex}:${chunkIndex}`;
 }
 
 /**

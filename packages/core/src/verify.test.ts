@@ -84,7 +84,7 @@ describe('verify', () => {
     noisy.dispose();
   });
 
-  test('fails for a fixed-seed dropout that repeats its mask in every chunk and step', () => {
+  test('fails for a fixed-seed dropout that repeats its mask in every chunk and batch', () => {
     const fixed = linear('fixed-dropout', (rep) => tf.dropout(rep, 0.5, undefined, 42) as tf.Tensor2D);
     const x = inputs();
     const report = verify({ encoders: [fixed, fixed], chunkSize: 5, loss: infoNCE }, x);

@@ -51,7 +51,7 @@ export interface VerifyReport {
   variables: VariableCheck[];
   /** Every chunk of every encoder, worst drift first. */
   replay: ReplayCheck[];
-  /** Encoders that are random in training mode but ignore the replay seed (a fixed-seed dropout): every chunk and step repeats one mask. */
+  /** Encoders that are random in training mode but ignore the replay seed (a fixed-seed dropout): every chunk and batch repeats one mask. */
   fixedRandomness: string[];
   /** Why it failed, one line each; empty when it passed. */
   problems: string[];
@@ -93,7 +93,7 @@ export function verify<E>(
   );
   const original = target instanceof GradCache ? target : new GradCache(target);
   const { config } = original;
-  const step = original.batchIndex;
+  const batchIndex = original.batchIndex;
   const { encoders } = config;
   check(
     Array.isArray(inputs) && inputs.length === encoders.length,
@@ -114,13 +114,13 @@ export function verify<E>(
       plan.sizes.forEach((_, j) => {
         const drift = tf.tidy(() => {
           const chunk = plan.take(j);
-          const seed = chunkSeed(config.seed, step, i, j);
+          const seed = chunkSeed(config.seed, batchIndex, i, j);
           const first = tf.clone(withSeededRandom(seed, () => repOf(config, i, chunk, true)));
           state.restore();
           const second = withSeededRandom(seed, () => repOf(config, i, chunk, true));
           state.restore();
           if (j === 0 && (encoder.stateVariables ?? []).length === 0 && !fixedRandomness.includes(encoder.name)) {
-            const other = withSeededRandom(chunkSeed(config.seed, step + 1, i, 1), () => repOf(config, i, chunk, true));
+            const other = withSeededRandom(chunkSeed(config.seed, batchIndex + 1, i, 1), () => repOf(config, i, chunk, true));
             const inference = repOf(config, i, chunk, false);
             state.restore();
             const ignoresSeed = maxAbs(other, first) === 0;
@@ -135,7 +135,7 @@ export function verify<E>(
     replay.sort((a, b) => b.drift - a.drift);
 
     const verifier = new GradCache({ ...optionalConfig(config), chunkSize: [...chunkSizes], replayTolerance: false });
-    verifier.batchIndex = step;
+    verifier.batchIndex = batchIndex;
     const cached = verifier.computeGradients(inputs, extra);
     state.restore();
     const variables = verifier.variables;
@@ -145,7 +145,7 @@ export function verify<E>(
       const reps = plans.map((plan, i) =>
         tf.concat(
           plan.sizes.map((size, j) =>
-            withSeededRandom(chunkSeed(config.seed, step, i, j), () => {
+            withSeededRandom(chunkSeed(config.seed, batchIndex, i, j), () => {
               const { rep, auxLoss } = encodeChunk(encoders[i] as Encoder, i, plan.take(j), config.getRep[i]);
               if (auxLoss !== undefined) auxTerms.push(tf.mul(auxLoss, size / (rows[i] as number)));
               return rep;
@@ -180,7 +180,7 @@ export function verify<E>(
           ),
         ...fixedRandomness.map(
           (name) =>
-            `encoder '${name}' is random in training mode but ignores the replay seed: every chunk and step repeats one mask (a fixed-seed dropout?)`,
+            `encoder '${name}' is random in training mode but ignores the replay seed: every chunk and batch repeats one mask (a fixed-seed dropout?)`,
         ),
         ...checks
           .filter((c) => !c.pass)
