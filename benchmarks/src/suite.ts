@@ -5,7 +5,7 @@
  * FLOPs. (The loss phase alone, tiled and untiled up to B = 65,536: `pnpm bench:loss`.) Writes docs/benchmarks/ (JSON, a
  * markdown report, SVG plots). Each section runs in its own process — the wasm heap only grows, and
  * one section's high-water mark would squeeze the next. Run: pnpm bench   (BENCH_QUICK=1: fewer
- * rounds and sizes; `suite.ts <section>` reruns one — mlp, cnn, text, scaling, flops — and
+ * rounds and sizes; `suite.ts <section>` reruns one — mlp, cnn, text, scaling, flops, minilm — and
  * `suite.ts report` rebuilds the report from the sections' last parts in docs/benchmarks/.parts)
  */
 import { spawnSync } from 'node:child_process';
@@ -13,14 +13,17 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { benchmarkCharts } from '@gradcache/plots';
-import { GradCache, type Encoder } from '@gradcache/core';
+import { GradCache, type Encoder, measureMemory } from '@gradcache/core';
+import { fullBatchGradients } from '@gradcache/trainer';
 import { convEncoder, mlpEncoder, textEncoder } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';
+import { loadPretrained } from '@gradcache/pretrained';
 import { benchmark, type BenchmarkRow, benchmarkTable } from '@gradcache/trainer';
+import { miniLmSource, randomTokens } from './minilm.js';
 import { formatGenerated, setUpWasm } from './setup.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
-const SECTIONS = ['mlp', 'cnn', 'text', 'scaling', 'flops'] as const;
+const SECTIONS = ['mlp', 'cnn', 'text', 'scaling', 'flops', 'minilm'] as const;
 const section = process.argv[2];
 const parts = new URL('../../docs/benchmarks/.parts/', import.meta.url);
 
@@ -250,6 +253,60 @@ if (section === 'flops') {
   target('Text towers: B = 256 step ÷ its matMul FLOPs at measured throughput', stepMs / ideal, 3);
   json = { flops, gflops, stepMs, ideal };
   tf.dispose([x, y, inputs]);
+}
+
+// 4. A pretrained-sized encoder: MiniLM's shape (6 layers, width 384, 12 heads, seq 64), loaded
+// through @gradcache/pretrained from a Hugging Face layout with random weights. One step of it takes
+// minutes here, so each case runs once — its memory measurement is its timing — and the cases that
+// fit run first (a refusal by the wasm heap guard can fragment the heap for later cases).
+if (section === 'minilm') {
+  const model = await loadPretrained(miniLmSource(), { dropout: true });
+  const loss = ([a, b]: tf.Tensor2D[]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05 });
+  const LENGTH = 64;
+  const cases: { batch: number; chunk: number | null }[] = QUICK
+    ? [{ batch: 32, chunk: 16 }]
+    : [
+        { batch: 256, chunk: 16 },
+        { batch: 1024, chunk: 16 },
+        { batch: 256, chunk: 32 },
+        { batch: 256, chunk: 64 },
+        { batch: 256, chunk: null },
+      ];
+  const rows: { batch: number; chunk: number | null; seconds: number; peakMiB: number; tokensPerSecond: number; error?: string }[] = [];
+  for (const { batch, chunk } of cases) {
+    const inputs = [randomTokens(batch, LENGTH, 11), randomTokens(batch, LENGTH, 12)];
+    const run =
+      chunk === null
+        ? () => fullBatchGradients([model.encoder, model.encoder], loss, [...model.variables.values()], inputs)
+        : () => new GradCache({ encoders: [model.encoder, model.encoder], chunkSize: chunk, loss }).computeGradients(inputs);
+    const start = performance.now();
+    try {
+      const { peakBytes } = await measureMemory(() => tf.dispose(run()));
+      const seconds = (performance.now() - start) / 1000;
+      rows.push({ batch, chunk, seconds, peakMiB: peakBytes / 2 ** 20, tokensPerSecond: (2 * batch * LENGTH) / seconds });
+    } catch (error) {
+      rows.push({ batch, chunk, seconds: Number.NaN, peakMiB: Number.NaN, tokensPerSecond: Number.NaN, error: (error as Error).message.split('\n')[0]?.slice(0, 120) as string });
+    }
+    const r = rows.at(-1) as (typeof rows)[number];
+    console.log(`  B=${batch} ${chunk === null ? 'full' : `cached chunk ${chunk}`}: ${r.error ?? `${r.seconds.toFixed(0)} s, ${r.peakMiB.toFixed(0)} MiB, ${r.tokensPerSecond.toFixed(0)} tokens/s`}`);
+    tf.dispose(inputs as unknown as tf.TensorContainer);
+  }
+  report.push(
+    `## A MiniLM-sized pretrained encoder (6 layers, width 384, 12 heads, seq ${LENGTH}, vocab 30,522; @gradcache/pretrained, random weights), InfoNCE over two towers sharing it`,
+    '',
+    'One run per case (a step takes minutes here): one batch\'s gradients, both views (2·B texts).',
+    '',
+    '| B | step | time | peak tensor memory | tokens / s |',
+    '|---|---|---|---|---|',
+    ...rows.map((r) =>
+      r.error === undefined
+        ? `| ${r.batch} | ${r.chunk === null ? 'full batch' : `cached, chunk ${r.chunk}`} | ${r.seconds.toFixed(0)} s | ${r.peakMiB.toFixed(0)} MiB | ${r.tokensPerSecond.toFixed(0)} |`
+        : `| ${r.batch} | ${r.chunk === null ? 'full batch' : `cached, chunk ${r.chunk}`} | failed: ${r.error} | | |`,
+    ),
+    '',
+  );
+  json = rows;
+  model.dispose();
 }
 
 const part: Part = { backend, report, targets, json };

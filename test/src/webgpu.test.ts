@@ -7,6 +7,7 @@ import { convEncoder, embeddingBagEncoder, layersEncoder, mlpEncoder } from '@gr
 import { hashedNgrams } from '@gradcache/data';
 import { fit, retrievalMetrics } from '@gradcache/trainer';
 import { infoNCE, ntXent, symmetricInfoNCE } from '@gradcache/losses';
+import { loadPretrained } from '@gradcache/pretrained/node';
 import { expectClose, expectGradsClose, readValues, testMlp } from '@gradcache/testing';
 import { chunkedReference } from './chunked-reference.js';
 import { tinyTextTower } from './tiny-text.js';
@@ -188,6 +189,49 @@ describe.runIf(available)('on webgpu: the cached gradient equals the full-batch 
     optimizer.dispose();
     model.model.dispose();
     tf.dispose([views, noisy[1]!]);
+  });
+});
+
+describe.runIf(available)('on webgpu: a pretrained model (the BERT fixture) trains under GradCache', () => {
+  const folder = new URL('../../packages/pretrained/fixtures/bert-tiny', import.meta.url).pathname;
+  const texts = ['The cat sat on the mat.', 'A café in São Paulo serves crème brûlée!', 'Dogs, cats and birds: friends?', 'the quick brown fox'];
+  const loss = ([q, d]: tf.Tensor2D[]) => infoNCE(q!, d!, { temperature: 0.1 });
+
+  /** The cached gradient (by position) of the fixture model on the active backend, and the chunked reference's. */
+  async function gradients() {
+    const model = await loadPretrained(folder);
+    const inputs = [model.tokenizer.encode(texts), model.tokenizer.encode([...texts].reverse())];
+    const cache = new GradCache({ encoders: [model.encoder, model.encoder], chunkSize: 2, loss, seed: 5 });
+    const cached = await cache.computeGradientsAsync(inputs);
+    const reference = chunkedReference(cache, inputs, loss, 0);
+    const out = { cached: byPosition(cache, await readValues(cached.grads)), reference: byPosition(cache, await readValues(reference.grads)) };
+    tf.dispose([cached, reference, inputs as unknown as tf.TensorContainer]);
+    model.dispose();
+    return out;
+  }
+
+  test('the cached gradient equals the chunked full-batch one on webgpu, and the cpu one', async () => {
+    await tf.setBackend('webgpu');
+    const onGpu = await gradients();
+    expectGradsClose(onGpu.cached, onGpu.reference, 1e-4);
+    await tf.setBackend('cpu');
+    const onCpu = await gradients();
+    await tf.setBackend('webgpu');
+    expectGradsClose(onGpu.reference, onCpu.reference, 1e-4);
+  });
+
+  test('stepAsync steps lower the loss', async () => {
+    await tf.setBackend('webgpu');
+    const model = await loadPretrained(folder, { dropout: false });
+    const inputs = [model.tokenizer.encode(texts), model.tokenizer.encode(texts.map((t) => t.toUpperCase()))];
+    const cache = new GradCache({ encoders: [model.encoder, model.encoder], chunkSize: 2, loss });
+    const optimizer = tf.train.adam(5e-3);
+    const losses: number[] = [];
+    for (let k = 0; k < 8; k++) losses.push((await cache.stepAsync(optimizer, inputs)).loss);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]! - 0.1);
+    tf.dispose(inputs as unknown as tf.TensorContainer);
+    optimizer.dispose();
+    model.dispose();
   });
 });
 

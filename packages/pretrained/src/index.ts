@@ -11,6 +11,7 @@ export { fileSource, urlSource } from './sources.js';
 export { PretrainedTokenizer, type TokenizeOptions } from './tokenizer.js';
 export type { TokenBatch } from './transformer.js';
 export { parseConfig, SUPPORTED_MODEL_TYPES, type ModelType, type TransformerConfig } from './config.js';
+export { parameterSpecs, type ParameterSpec } from './weights.js';
 export type { Pooling, PoolingMode } from './pooling.js';
 export {
   FLOAT_DTYPES,
