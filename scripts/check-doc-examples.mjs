@@ -55,19 +55,28 @@ const entries = packages.flatMap((p) => {
   return Object.entries(manifest.exports ?? {}).map(([subpath, target]) => ({
     specifier: `${manifest.name}${subpath === '.' ? '' : subpath.slice(1)}`,
     source: join('packages', p, target['@gradcache/source']),
+    pkg: p,
   }));
 });
-const seen = new Set(['tf', 'tfl']);
-const imports = ["import * as tf from '@tensorflow/tfjs-core';", "import * as tfl from '@tensorflow/tfjs-layers';"];
-for (const { specifier, source } of entries) {
-  const text = readFileSync(join(root, source), 'utf8');
-  const names = [...text.matchAll(/^export (type )?\{([^}]*)\}/gm)]
-    .flatMap((m) => m[2].split(',').map((n) => (m[1] === undefined || n.trim().startsWith('type ') ? n.trim() : `type ${n.trim()}`)))
-    .filter((n) => n !== '' && n !== 'type ' && !seen.has(n.replace(/^type /, '')));
-  for (const n of names) seen.add(n.replace(/^type /, ''));
-  if (names.length > 0) imports.push(`import { ${names.join(', ')} } from '${specifier}';`);
+/** The import lines for an example in package `own`: its own entries first (./node before the main entry), so a name both export resolves to the richer one. */
+function importsFor(own) {
+  const seen = new Set(['tf', 'tfl']);
+  const lines = ["import * as tf from '@tensorflow/tfjs-core';", "import * as tfl from '@tensorflow/tfjs-layers';"];
+  const rank = (e) => (e.pkg === own ? 0 : 1) * 10 + (e.specifier.endsWith('/node') ? 0 : e.specifier.endsWith('/internal') ? 2 : 1);
+  for (const { specifier, source } of [...entries].sort((a, b) => rank(a) - rank(b))) {
+    const text = readFileSync(join(root, source), 'utf8');
+    const listed = [...text.matchAll(/^export (type )?\{([^}]*)\}/gm)].flatMap((m) =>
+      m[2].split(',').map((n) => (m[1] === undefined || n.trim().startsWith('type ') ? n.trim() : `type ${n.trim()}`)),
+    );
+    const declared = [...text.matchAll(/^export (?:async )?(function|const|class|interface|type) (\w+)/gm)].map((m) =>
+      m[1] === 'interface' || m[1] === 'type' ? `type ${m[2]}` : m[2],
+    );
+    const names = [...declared, ...listed].filter((n) => n !== '' && n !== 'type ' && !seen.has(n.replace(/^type /, '')));
+    for (const n of names) seen.add(n.replace(/^type /, ''));
+    if (names.length > 0) lines.push(`import { ${names.join(', ')} } from '${specifier}';`);
+  }
+  return `${lines.join('\n')}\n`;
 }
-const header = `${imports.join('\n')}\n`;
 for (const p of packages) {
   const walk = (dir) =>
     readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
@@ -77,6 +86,7 @@ for (const p of packages) {
           ? [join(dir, e.name)]
           : [],
     );
+  const header = importsFor(p);
   for (const source of walk(join('packages', p, 'src'))) {
     const text = readFileSync(join(root, source), 'utf8');
     let k = 0;

@@ -44,6 +44,7 @@ declare global {
   const pairs: readonly unknown[];
   const epoch: number;
   const texts: string[];
+  const url: string;
   /** Chunk `chunkIndex` of encoder `encoderIndex`, read (and augmented) again. */
   function loadChunk(encoderIndex: number, chunkIndex: number): Batch;
   /** A second tower of the same architecture (its weights are overwritten). */
