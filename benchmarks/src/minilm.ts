@@ -26,7 +26,18 @@ export const MINILM_CONFIG = {
 export function miniLmSource(seed = 0): ModelSource {
   const config = parseConfig(MINILM_CONFIG);
   const tensors = parameterSpecs(config).map((spec, k) => {
-    const values = tf.tidy(() => tf.randomNormal([...spec.shape], spec.name.includes('LayerNorm.weight') ? 1 : 0, spec.name.includes('LayerNorm') ? 0 : 0.02, 'float32', seed + k).dataSync() as Float32Array);
+    const values = tf.tidy(
+      () =>
+        tf
+          .randomNormal(
+            [...spec.shape],
+            spec.name.includes('LayerNorm.weight') ? 1 : 0,
+            spec.name.includes('LayerNorm') ? 0 : 0.02,
+            'float32',
+            seed + k,
+          )
+          .dataSync() as Float32Array,
+    );
     return { name: spec.name, dtype: 'F32' as const, shape: spec.shape, bytes: new Uint8Array(values.buffer) };
   });
   const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...Array.from({ length: MINILM_CONFIG.vocab_size - 5 }, (_, i) => `t${i}`)];

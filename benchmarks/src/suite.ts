@@ -285,16 +285,25 @@ if (section === 'minilm') {
       const seconds = (performance.now() - start) / 1000;
       rows.push({ batch, chunk, seconds, peakMiB: peakBytes / 2 ** 20, tokensPerSecond: (2 * batch * LENGTH) / seconds });
     } catch (error) {
-      rows.push({ batch, chunk, seconds: Number.NaN, peakMiB: Number.NaN, tokensPerSecond: Number.NaN, error: (error as Error).message.split('\n')[0]?.slice(0, 120) as string });
+      rows.push({
+        batch,
+        chunk,
+        seconds: Number.NaN,
+        peakMiB: Number.NaN,
+        tokensPerSecond: Number.NaN,
+        error: (error as Error).message.split('\n')[0]?.slice(0, 120) as string,
+      });
     }
     const r = rows.at(-1) as (typeof rows)[number];
-    console.log(`  B=${batch} ${chunk === null ? 'full' : `cached chunk ${chunk}`}: ${r.error ?? `${r.seconds.toFixed(0)} s, ${r.peakMiB.toFixed(0)} MiB, ${r.tokensPerSecond.toFixed(0)} tokens/s`}`);
+    console.log(
+      `  B=${batch} ${chunk === null ? 'full' : `cached chunk ${chunk}`}: ${r.error ?? `${r.seconds.toFixed(0)} s, ${r.peakMiB.toFixed(0)} MiB, ${r.tokensPerSecond.toFixed(0)} tokens/s`}`,
+    );
     tf.dispose(inputs as unknown as tf.TensorContainer);
   }
   report.push(
     `## A MiniLM-sized pretrained encoder (6 layers, width 384, 12 heads, seq ${LENGTH}, vocab 30,522; @gradcache/pretrained, random weights), InfoNCE over two towers sharing it`,
     '',
-    'One run per case (a step takes minutes here): one batch\'s gradients, both views (2·B texts).',
+    "One run per case (a step takes minutes here): one batch's gradients, both views (2·B texts).",
     '',
     '| B | step | time | peak tensor memory | tokens / s |',
     '|---|---|---|---|---|',
