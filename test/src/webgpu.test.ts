@@ -194,7 +194,12 @@ describe.runIf(available)('on webgpu: the cached gradient equals the full-batch 
 
 describe.runIf(available)('on webgpu: a pretrained model (the BERT fixture) trains under GradCache', () => {
   const folder = new URL('../../packages/pretrained/fixtures/bert-tiny', import.meta.url).pathname;
-  const texts = ['The cat sat on the mat.', 'A café in São Paulo serves crème brûlée!', 'Dogs, cats and birds: friends?', 'the quick brown fox'];
+  const texts = [
+    'The cat sat on the mat.',
+    'A café in São Paulo serves crème brûlée!',
+    'Dogs, cats and birds: friends?',
+    'the quick brown fox',
+  ];
   const loss = ([q, d]: tf.Tensor2D[]) => infoNCE(q!, d!, { temperature: 0.1 });
 
   /** The cached gradient (by position) of the fixture model on the active backend, and the chunked reference's. */
@@ -204,7 +209,10 @@ describe.runIf(available)('on webgpu: a pretrained model (the BERT fixture) trai
     const cache = new GradCache({ encoders: [model.encoder, model.encoder], chunkSize: 2, loss, seed: 5 });
     const cached = await cache.computeGradientsAsync(inputs);
     const reference = chunkedReference(cache, inputs, loss, 0);
-    const out = { cached: byPosition(cache, await readValues(cached.grads)), reference: byPosition(cache, await readValues(reference.grads)) };
+    const out = {
+      cached: byPosition(cache, await readValues(cached.grads)),
+      reference: byPosition(cache, await readValues(reference.grads)),
+    };
     tf.dispose([cached, reference, inputs as unknown as tf.TensorContainer]);
     model.dispose();
     return out;

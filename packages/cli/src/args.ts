@@ -77,3 +77,24 @@ export function formatMetrics(m: { recall: Record<number, number>; mrr: number; 
   const pct = (x: number | undefined): string => `${(100 * (x ?? Number.NaN)).toFixed(1)}%`;
   return `recall@1 ${pct(m.recall[1])}  recall@10 ${pct(m.recall[10])}  MRR ${m.mrr.toFixed(3)}  nDCG@10 ${m.ndcg10.toFixed(3)}  (${m.queries} queries)`;
 }
+
+/** A byte count: `2GiB`, `512MiB`, `1.5GB`, `100KB` or plain bytes (`--memory`). */
+export function bytes(name: string, value: string | boolean | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?$/i.exec(String(value).trim());
+  const unit = (match?.[2] ?? 'b').toLowerCase();
+  const scale: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    kib: 2 ** 10,
+    mb: 1e6,
+    mib: 2 ** 20,
+    gb: 1e9,
+    gib: 2 ** 30,
+    tb: 1e12,
+    tib: 2 ** 40,
+  };
+  const n = match === null ? Number.NaN : Number(match[1]) * (scale[unit] as number);
+  if (!(n >= 1)) throw new UsageError(`--${name} must be a size such as 2GiB, 512MiB or 1000000, got '${String(value)}'.`);
+  return Math.floor(n);
+}

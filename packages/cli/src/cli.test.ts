@@ -1,6 +1,7 @@
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test, vi } from 'vitest';
 import { mlpEncoder, saveModel, textEncoder } from '@gradcache/encoders/node';
 import { main } from './index.js';
@@ -130,4 +131,76 @@ describe('gradcache CLI', () => {
     expect(evaluated.code, evaluated.err).toBe(0);
     expect(evaluated.out).toMatch(/^test after 8 steps: recall@1 [\d.]+%/);
   }, 120_000);
+
+  test('your pairs: train a pretrained model, resume, then encode, search and eval with the folder it wrote', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gradcache-pairs-cli-'));
+    const fixture = fileURLToPath(new URL('../../pretrained/fixtures/bert-tiny', import.meta.url));
+    const topics = ['cat', 'dog', 'bird', 'fish', 'horse', 'cow', 'sheep', 'goat'];
+    const rows = topics.map((t) =>
+      JSON.stringify({ anchor: `what does a ${t} eat`, positive: `the ${t} eats food every day`, negative: `a ${t} sat on the mat` }),
+    );
+    await writeFile(join(dir, 'train.jsonl'), `${rows.join('\n')}\n`);
+    await writeFile(join(dir, 'eval.jsonl'), `${rows.slice(0, 4).join('\n')}\n`);
+    const out = join(dir, 'run');
+    const common = ['--model', fixture, '--data', join(dir, 'train.jsonl'), '--batch', '4', '--chunk', '2', '--lr', '1e-3', '--out', out];
+    const first = await run('train', ...common, '--epochs', '1', '--eval', join(dir, 'eval.jsonl'), '--eval-every', '1');
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/8 pairs from .*train\.jsonl \(1 hard negatives each\); cached, batch 4, 2 steps/);
+    expect(first.out).toMatch(/eval at step 2: recall@1 [\d.]+%/);
+    expect((await readFile(join(out, 'eval.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(2);
+    for (const folder of ['model', 'best']) expect((await stat(join(out, folder, 'model.safetensors'))).size).toBeGreaterThan(0);
+    const resumed = await run('train', ...common, '--epochs', '2', '--resume');
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.out).toMatch(/resumed at step 2 \(epoch 2, batch 0\)/);
+    const trained = join(out, 'model');
+    await writeFile(join(dir, 'texts.txt'), 'the cat eats food every day\nthe dog sat on the mat\n\nthe fish eats food every day\n');
+    const encoded = await run('encode', '--model', trained, '--input', join(dir, 'texts.txt'), '--out', join(dir, 'emb.jsonl'));
+    expect(encoded.code, encoded.err).toBe(0);
+    const embeddings = (await readFile(join(dir, 'emb.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { text: string; embedding: number[] });
+    expect(embeddings.map((e) => [e.text, e.embedding.length])).toEqual([
+      ['the cat eats food every day', 32],
+      ['the dog sat on the mat', 32],
+      ['the fish eats food every day', 32],
+    ]);
+    const found = await run('search', '--model', trained, '--corpus', join(dir, 'texts.txt'), '--query', 'what does a cat eat', '-k', '2');
+    expect(found.code, found.err).toBe(0);
+    expect(found.out.split('\n')).toHaveLength(3);
+    expect(found.out).toMatch(/^top 2 of 3 for "what does a cat eat":\n {2}1\. -?[\d.]+ {2}the /);
+    const evaluated = await run('eval', '--model', trained, '--data', join(dir, 'eval.jsonl'));
+    expect(evaluated.code, evaluated.err).toBe(0);
+    expect(evaluated.out).toMatch(/eval\.jsonl with bert .*: recall@1 [\d.]+% {2}recall@10 100\.0%.*\(4 queries\)/);
+  }, 120_000);
+
+  test('bad pairs files and flags are one line naming the file and line, before any training', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gradcache-bad-pairs-'));
+    const fixture = fileURLToPath(new URL('../../pretrained/fixtures/bert-tiny', import.meta.url));
+    await writeFile(join(dir, 'bad.jsonl'), '{"anchor": "a", "positive": "b"}\n{"anchor": "c"}\n');
+    const bad = await run('train', '--model', fixture, '--data', join(dir, 'bad.jsonl'), '--backend', 'cpu');
+    expect(bad.code).toBe(1);
+    expect(bad.err.trim()).toMatch(/^gradcache: INVALID_DATA: .*bad\.jsonl:2: no positive column/);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    const cases: [string[], RegExp][] = [
+      [['train', '--model', fixture], /--model and --data go together/],
+      [
+        ['train', '--model', fixture, '--data', 'x.jsonl', '--chunk', 'auto', '--strategy', 'accumulate'],
+        /--chunk auto is for the cached strategy/,
+      ],
+      [['train', '--model', fixture, '--data', 'x.jsonl', '--memory', 'lots'], /--memory must be a size such as 2GiB/],
+      [['train', '--model', fixture, '--data', 'x.jsonl', '--chunk', '8', '--memory', '1GiB'], /--memory applies to --chunk auto/],
+      [['train', '--eval', 'x.jsonl'], /--eval needs --model and --data/],
+      [['encode', '--model', fixture], /--model, --input and --out are required/],
+      [
+        ['search', '--model', '/nonexistent', '--corpus', 'x', '--query', 'q', '--backend', 'cpu'],
+        /--model: \/nonexistent has neither config\.json/,
+      ],
+    ];
+    for (const [argv, message] of cases) {
+      const { code, err } = await run(...argv);
+      expect(code, argv.join(' ')).toBe(2);
+      expect(err).toMatch(message);
+    }
+  });
 });

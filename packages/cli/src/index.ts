@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchModel } from './commands/bench.js';
+import { ENCODE_HELP, encode } from './commands/encode.js';
 import { EVAL_HELP, evaluate } from './commands/eval.js';
+import { SEARCH_HELP, search } from './commands/search.js';
 import { TRAIN_HELP, train } from './commands/train.js';
 import { VERIFY_HELP, verifyModel } from './commands/verify.js';
 
@@ -12,8 +14,10 @@ const HELP = `gradcache — exact large-batch contrastive learning on one device
 Usage: gradcache <command> [options]
 
 Commands:
-  train    train a model (gradcache train --help)
-  eval     evaluate a checkpoint (gradcache eval --help)
+  train    fine-tune a model on your pairs, or train the WordNet demo (gradcache train --help)
+  eval     retrieval quality of a model on held-out pairs (gradcache eval --help)
+  encode   embed texts with a model (gradcache encode --help)
+  search   the texts of a corpus closest to a query (gradcache search --help)
   verify   check the cached gradient against the full batch on a saved model (gradcache verify --help)
   bench    time and memory of full batch / GradCache / accumulation on a saved model (gradcache bench --help)
 
@@ -21,7 +25,14 @@ Commands:
 `;
 
 /** Every command's help text, by name. */
-export const HELPS = { train: TRAIN_HELP, eval: EVAL_HELP, verify: VERIFY_HELP, bench: BENCH_HELP } as const;
+export const HELPS = {
+  train: TRAIN_HELP,
+  eval: EVAL_HELP,
+  encode: ENCODE_HELP,
+  search: SEARCH_HELP,
+  verify: VERIFY_HELP,
+  bench: BENCH_HELP,
+} as const;
 
 /** The version of this package. */
 export function version(): string {
@@ -42,6 +53,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   try {
     if (command === 'train') await train(rest, out);
     else if (command === 'eval') await evaluate(rest, out);
+    else if (command === 'encode') await encode(rest, out);
+    else if (command === 'search') await search(rest, out);
     else if (command === 'verify') return await verifyModel(rest, out);
     else if (command === 'bench') await benchModel(rest, out);
     else if (command === '--version' || command === '-v') out(version());

@@ -16,3 +16,4 @@ export {
   type Synset,
   type TextPair,
 } from './wordnet.js';
+export { formatOf, PAIR_COLUMNS, pairFromRecord, type PairsFormat, type TrainingPair } from './pairs.js';

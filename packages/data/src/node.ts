@@ -11,6 +11,8 @@ import { type IdxArray, parseIdx } from './idx.js';
 import { type ImageSet, imagesFromIdx } from './images.js';
 import { PARTS_OF_SPEECH, type PartOfSpeech, parseWordNetData, type Synset } from './wordnet.js';
 
+export { openPairs, type OpenPairsOptions, type PairsFile, type SkippedRow } from './pairs-file.js';
+
 const require = createRequire(import.meta.url);
 
 async function read(fn: string, path: string, hint: string): Promise<Buffer> {

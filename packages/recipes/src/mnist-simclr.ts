@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Encoder } from '@gradcache/core';
+import type { Batch, Encoder } from '@gradcache/core';
 import { augmentViews, imageBatch, type ImageSet, splitImages } from '@gradcache/data';
 import { loadMnist } from '@gradcache/data/node';
 import { convEncoder } from '@gradcache/encoders';
 import { ntXent } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { check } from './errors.js';
-import { encodeAll, knnAccuracy, type TrainingData } from '@gradcache/trainer';
+import { encodeAll, knnAccuracy } from '@gradcache/trainer';
 
 /** Options of the MNIST SimCLR task. */
 export interface MnistTaskOptions {
@@ -23,7 +23,8 @@ export interface MnistTask {
   encoders: [Encoder, Encoder];
   model: tfl.LayersModel;
   loss: (reps: tf.Tensor2D[]) => tf.Scalar;
-  train: TrainingData;
+  /** The training set, its batches made in memory at once. */
+  train: { size: number; batch(indices: readonly number[], epoch: number): Batch[] };
   split: { train: ImageSet; test: ImageSet };
   /** Weighted kNN (k = 20, τ = 0.07) accuracy of the test images against the train images, unaugmented. */
   evaluate(): Promise<number>;

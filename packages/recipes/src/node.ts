@@ -2,3 +2,4 @@
 export * from './index.js';
 export { wordnetRetrievalTask } from './wordnet-retrieval.js';
 export { mnistSimclrTask } from './mnist-simclr.js';
+export { evaluatePairs, PAIR_LOSSES, pairsTask, type PairsTask, type PairsTaskOptions, type TextModel } from './pairs-task.js';

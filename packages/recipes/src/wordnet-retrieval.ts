@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Encoder } from '@gradcache/core';
+import type { Batch, Encoder } from '@gradcache/core';
 import { hashedNgrams, type Split, takeSplit, type TextPair, wordnetPairs } from '@gradcache/data';
 import { loadWordNet } from '@gradcache/data/node';
 import { embeddingBagEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { check, checkInteger } from './errors.js';
-import { encodeAll, type RetrievalMetrics, retrievalMetrics, type TrainingData } from '@gradcache/trainer';
+import { encodeAll, type RetrievalMetrics, retrievalMetrics } from '@gradcache/trainer';
 
 /** Options of the WordNet retrieval task. */
 export interface WordNetTaskOptions {
@@ -27,7 +27,8 @@ export interface WordNetTask {
   encoders: [Encoder, Encoder];
   models: [tfl.LayersModel, tfl.LayersModel];
   loss: (reps: tf.Tensor2D[]) => tf.Scalar;
-  train: TrainingData;
+  /** The training set, its batches made in memory at once. */
+  train: { size: number; batch(indices: readonly number[], epoch: number): Batch[] };
   pairs: Record<Split, TextPair[]>;
   /** Retrieval of each held-out gloss's words among all documents of that split. */
   evaluate(split?: Exclude<Split, 'train'>): Promise<RetrievalMetrics>;

@@ -16,11 +16,13 @@ import { accumulatedGradients, encoderVariables, fullBatchGradients, STRATEGIES,
  * };
  * ```
  */
-export interface TrainingData {
+export interface TrainingData<E = unknown> {
   /** Rows in one epoch. Each epoch takes ⌊size / batch⌋ batches in a seeded order; the rows left over go unseen that epoch (a different remainder each epoch). */
   size: number;
-  /** The inputs of the rows at `indices`, one Batch per encoder. fit frees them after the step. */
-  batch(indices: readonly number[], epoch: number): Batch[];
+  /** The inputs of the rows at `indices`, one Batch per encoder (or a promise of them: rows read from disk). fit frees them after the step. */
+  batch(indices: readonly number[], epoch: number): Batch[] | Promise<Batch[]>;
+  /** What the loss gets as `extra` for these rows (labels, ids for false-negative masking), if anything. Called after `batch`. */
+  extra?(indices: readonly number[], epoch: number): E | undefined;
 }
 
 /** Where a run is: the next step, and the epoch and batch it will take. */
@@ -57,6 +59,14 @@ export interface StepLog {
 export interface FitCallbacks {
   onStep?(log: StepLog, position: Position): void | Promise<void>;
   onEpochEnd?(epoch: number, position: Position): void | Promise<void>;
+  /** After each evaluation (`FitOptions.evaluation`): its metrics and where the run is. */
+  onEvaluation?(metrics: Record<string, number>, position: Position): void | Promise<void>;
+}
+
+/** Evaluation while training: `evaluate` runs every `everySteps` steps and after the last step. */
+export interface Evaluation {
+  everySteps: number;
+  evaluate(position: Position): Promise<Record<string, number>>;
 }
 
 /** Options of fit. */
@@ -64,11 +74,16 @@ export interface FitOptions<E = unknown> {
   encoders: readonly Encoder[];
   loss: LossFunction<E>;
   optimizer: tf.Optimizer;
-  data: TrainingData;
+  data: TrainingData<E>;
   /** Rows per optimizer step for `'full'`, `'cached'` and `'accumulate'`. */
   batchSize: number;
-  /** Rows per chunk (`'cached'`, `'accumulate'`), and per step for `'small'`. */
-  chunkSize: number;
+  /**
+   * Rows per chunk (`'cached'`, `'accumulate'`), and per step for `'small'`; `'cached'` also takes
+   * `'auto'`: the largest chunks within `memoryBudget` (GradCache's chunkSize 'auto').
+   */
+  chunkSize: number | 'auto';
+  /** With chunkSize 'auto': bytes of tensor memory a step may use (GradCache's memoryBudget). */
+  memoryBudget?: number;
   /** Default `'cached'`. */
   strategy?: Strategy;
   epochs: number;
@@ -85,6 +100,8 @@ export interface FitOptions<E = unknown> {
   start?: Position;
   /** Stops the run after the current step (the result's position says where, to resume). */
   signal?: AbortSignal;
+  /** Evaluate while training (a held-out set): every `everySteps` steps and at the end; results to `onEvaluation` and in the result. */
+  evaluation?: Evaluation;
 }
 
 /**
@@ -104,6 +121,10 @@ export interface FitResult {
   position: Position;
   /** The variables trained, in the fixed order the optimizer saw them. */
   variables: tf.Variable[];
+  /** Rows left out of every epoch because they do not fill a batch (size mod batch). */
+  rowsLeftOver: number;
+  /** Each evaluation's metrics, with the step it followed. */
+  evaluations: { step: number; metrics: Record<string, number> }[];
 }
 
 /**
@@ -125,7 +146,19 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     () => `fit: strategy must be one of ${STRATEGIES.join(', ')}, got ${String(strategy)}.`,
   );
   checkInteger('fit', 'batchSize', batchSize, 1);
-  checkInteger('fit', 'chunkSize', chunkSize, 1);
+  check(
+    (chunkSize === 'auto' && strategy === 'cached') || (Number.isInteger(chunkSize) && (chunkSize as number) >= 1),
+    'INVALID_OPTION',
+    () =>
+      `fit: chunkSize must be an integer ≥ 1${strategy === 'cached' ? " or 'auto'" : ` ('auto' is for the cached strategy)`}, got ${String(chunkSize)}.`,
+  );
+  const { evaluation } = options;
+  check(
+    evaluation === undefined ||
+      (Number.isInteger(evaluation.everySteps) && evaluation.everySteps >= 1 && typeof evaluation.evaluate === 'function'),
+    'INVALID_OPTION',
+    () => 'fit: evaluation must be { everySteps: an integer ≥ 1, evaluate(position) => Promise<metrics> }.',
+  );
   checkInteger('fit', 'epochs', epochs, 1);
   check(
     typeof data?.batch === 'function' && Number.isInteger(data.size),
@@ -143,7 +176,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     'INVALID_OPTION',
     () => `fit: clipNorm must be a positive number, got ${String(clipNorm)}.`,
   );
-  const rowsPerStep = strategy === 'small' ? chunkSize : batchSize;
+  const rowsPerStep = strategy === 'small' ? (chunkSize as number) : batchSize;
   const batchesPerEpoch = batchCount(data.size, rowsPerStep);
   check(
     batchesPerEpoch > 0,
@@ -151,7 +184,11 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     () => `fit: the data has ${data.size} rows, fewer than one batch of ${rowsPerStep}; lower batchSize.`,
   );
   const totalSteps = batchesPerEpoch * epochs;
-  const gradCache = strategy === 'cached' ? new GradCache({ encoders, chunkSize, loss, seed }) : undefined;
+  const { memoryBudget } = options;
+  const gradCache =
+    strategy === 'cached'
+      ? new GradCache({ encoders, chunkSize, loss, seed, ...(memoryBudget === undefined ? {} : { memoryBudget }) })
+      : undefined;
   const position: Position = { ...(options.start ?? { epoch: 0, batch: 0, step: 0 }) };
   if (gradCache !== undefined) gradCache.batchIndex = position.step;
   const history: StepLog[] = [];
@@ -159,16 +196,17 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
   const callbacks = options.callbacks ?? [];
 
   /** One batch's gradients by the strategy, with the loss, norm and finiteness read (asynchronously). */
-  const gradients = async (inputs: Batch[], batchIndex: number): Promise<GradCacheResult> => {
+  const gradients = async (inputs: Batch[], batchIndex: number, extra: E | undefined): Promise<GradCacheResult> => {
     if (gradCache !== undefined) {
-      const result = await gradCache.computeGradientsAsync(inputs);
+      const result = await gradCache.computeGradientsAsync(inputs, extra);
       variables = gradCache.variables;
       return result;
     }
+    const passed = extra === undefined ? {} : { extra };
     const { loss: value, grads } =
       strategy === 'accumulate'
-        ? accumulatedGradients(encoders, loss, variables, inputs, chunkSize, { seed, batchIndex })
-        : fullBatchGradients(encoders, loss, variables, inputs, { seed, batchIndex });
+        ? accumulatedGradients(encoders, loss, variables, inputs, chunkSize as number, { seed, batchIndex, ...passed })
+        : fullBatchGradients(encoders, loss, variables, inputs, { seed, batchIndex, ...passed });
     // The same checks GradCache reads with its gradients, in one read.
     const checks = batchChecks(value, [], grads);
     try {
@@ -184,6 +222,12 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
   };
 
   const stopped = (): boolean => options.signal?.aborted === true;
+  const evaluations: FitResult['evaluations'] = [];
+  const evaluate = async (): Promise<void> => {
+    const metrics = await (evaluation as Evaluation).evaluate({ ...position });
+    evaluations.push({ step: position.step, metrics });
+    for (const c of callbacks) await c.onEvaluation?.(metrics, { ...position });
+  };
   for (; position.epoch < epochs && !stopped(); position.epoch++, position.batch = 0) {
     const batches = epochBatches(data.size, { batchSize: rowsPerStep, seed, epoch: position.epoch });
     for (; position.batch < batchesPerEpoch && !stopped(); ) {
@@ -196,9 +240,11 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
       );
       if (learningRate !== undefined) setLearningRate(optimizer, learningRate);
       const { result: measured, peakBytes } = await measureMemory(async () => {
-        const inputs = data.batch(batches[position.batch] as number[], position.epoch);
+        const indices = batches[position.batch] as number[];
+        const inputs = await data.batch(indices, position.epoch);
         try {
-          const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step));
+          const extra = data.extra?.(indices, position.epoch);
+          const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step, extra));
           const { loss: value, grads, gradNorm, nonFinite } = result;
           try {
             const lossValue = (await value.data())[0] as number;
@@ -238,9 +284,11 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
       };
       history.push(log);
       for (const c of callbacks) await c.onStep?.(log, { ...position });
+      if (evaluation !== undefined && position.step % evaluation.everySteps === 0) await evaluate();
     }
     if (position.batch < batchesPerEpoch) break; // stopped by the signal mid-epoch
     for (const c of callbacks) await c.onEpochEnd?.(position.epoch, { epoch: position.epoch + 1, batch: 0, step: position.step });
   }
-  return { history, position, variables };
+  if (evaluation !== undefined && evaluations.at(-1)?.step !== position.step) await evaluate();
+  return { history, position, variables, rowsLeftOver: data.size % rowsPerStep, evaluations };
 }

@@ -4,6 +4,7 @@ export { encodeAll, knnAccuracy, retrievalMetrics, type RetrievalMetrics } from 
 export {
   fit,
   setLearningRate,
+  type Evaluation,
   type FitCallbacks,
   type FitOptions,
   type FitResult,

@@ -1,50 +1,210 @@
+import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { wordnetRetrievalTask } from '@gradcache/recipes/node';
-import { encoderVariables, fit, STRATEGIES, warmupCosine } from '@gradcache/trainer';
+import { openPairs } from '@gradcache/data/node';
+import { evaluatePairs, PAIR_LOSSES, pairsTask, wordnetRetrievalTask } from '@gradcache/recipes/node';
+import { encoderVariables, type FitCallbacks, fit, type Position, STRATEGIES, warmupCosine } from '@gradcache/trainer';
 import { consoleProgress, hasCheckpoint, jsonlLog, loadCheckpoint, saveCheckpoint } from '@gradcache/trainer/node';
-import { choice, formatMetrics, number, parse, setBackend, UsageError } from '../args.js';
+import { bytes, choice, type Flags, formatMetrics, number, parse, setBackend, UsageError } from '../args.js';
+import { loadTextModel } from '../text-model.js';
 
-export const TRAIN_HELP = `gradcache train — train a retriever on WordNet (definition → words) with GradCache
+export const TRAIN_HELP = `gradcache train — fine-tune a text encoder on your pairs with GradCache (or train the WordNet demo retriever)
 
-Usage: gradcache train [options]
+Usage: gradcache train --model <dir> --data <pairs> [options]
+       gradcache train [options]                      (no --model/--data: the WordNet recipe)
 
+  --model <dir>       a Hugging Face folder (BERT/RoBERTa family, sentence-transformers) or a tfjs
+                      model (model.json) with tokenizer.json or vocab.txt beside it
+  --data <file>       training pairs: .jsonl ({"anchor", "positive", "negative"?}) or .csv/.tsv with
+                      a header (anchor,positive[,negative]); streamed from disk
+  --eval <file>       held-out pairs: recall@k, MRR, nDCG@10 every --eval-every steps; best model kept
+  --eval-every <n>    steps between evaluations                      [each epoch]
+  --loss <l>          infonce (in-batch and hard negatives) | symmetric   [infonce]
+  --temperature <x>   softmax temperature                            [0.05]
   --strategy <s>      cached (GradCache, default) | full | accumulate | small
-  --batch <n>         rows per optimizer step (full, cached, accumulate) [256]
-  --chunk <n>         rows per chunk; per step for small              [32]
-  --epochs <n>                                                        [4]
-  --lr <x>            peak learning rate (Adam, 5 % warm-up + cosine) [0.005]
-  --seed <n>          initial weights, batch order, dropout           [0]
-  --train-pairs <n>   use the first n training pairs                  [all]
-  --backend <b>       wasm | cpu | webgpu                             [wasm]
-  --out <dir>         checkpoints/ and metrics.jsonl                  [runs/wordnet]
+  --batch <n>         rows per optimizer step                        [256; WordNet 256]
+  --chunk <n|auto>    rows per chunk, or auto (fits --memory)        [auto; WordNet 32]
+  --memory <size>     with --chunk auto: tensor memory a step may use, e.g. 2GiB   [1.5GiB on wasm]
+  --max-length <n>    tokens per text                                [the model's]
+  --epochs <n>                                                       [1; WordNet 4]
+  --lr <x>            peak learning rate (Adam, 5 % warm-up + cosine) [2e-5; WordNet 0.005]
+  --seed <n>          batch order, dropout (and WordNet's weights)   [0]
+  --bad-rows <b>      error | skip (skipped rows are counted)        [error]
+  --train-pairs <n>   WordNet only: use the first n training pairs   [all]
+  --backend <b>       wasm | cpu | webgpu                            [wasm]
+  --out <dir>         model/, best/, checkpoints/, metrics.jsonl     [runs/<data or wordnet>]
   --resume            continue from the checkpoint in --out
   -h, --help
+
+Writes <out>/model (the fine-tuned model, in the format it was read in), <out>/best (the best by
+nDCG@10 when --eval is given), <out>/checkpoints (resumable), <out>/metrics.jsonl and eval.jsonl.
 `;
 
-/** `gradcache train`: the WordNet recipe, a checkpoint after each epoch, validation metrics at the end. */
+const FLAGS: Flags = {
+  model: { type: 'string' },
+  data: { type: 'string' },
+  eval: { type: 'string' },
+  'eval-every': { type: 'string' },
+  loss: { type: 'string' },
+  temperature: { type: 'string' },
+  strategy: { type: 'string' },
+  batch: { type: 'string' },
+  chunk: { type: 'string' },
+  memory: { type: 'string' },
+  'max-length': { type: 'string' },
+  epochs: { type: 'string' },
+  lr: { type: 'string' },
+  seed: { type: 'string' },
+  'bad-rows': { type: 'string' },
+  'train-pairs': { type: 'string' },
+  backend: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+};
+
+/** `gradcache train`: your pairs with --model/--data, else the WordNet recipe. */
 export async function train(args: string[], out: (line: string) => void): Promise<void> {
-  const values = parse('train', args, {
-    strategy: { type: 'string' },
-    batch: { type: 'string' },
-    chunk: { type: 'string' },
-    epochs: { type: 'string' },
-    lr: { type: 'string' },
-    seed: { type: 'string' },
-    'train-pairs': { type: 'string' },
-    backend: { type: 'string' },
-    out: { type: 'string' },
-    resume: { type: 'boolean' },
-  });
+  const values = parse('train', args, FLAGS);
   if (values['help'] === true) return out(TRAIN_HELP);
-  // Every flag is checked before any work starts (no folder made, no data read).
+  if (values['model'] !== undefined || values['data'] !== undefined) return trainPairs(values, out);
+  for (const flag of ['eval', 'eval-every', 'loss', 'temperature', 'memory', 'max-length', 'bad-rows']) {
+    if (values[flag] !== undefined)
+      throw new UsageError(`--${flag} needs --model and --data (without them, train runs the WordNet recipe).`);
+  }
+  return trainWordNet(values, out);
+}
+
+/** Every flag of a run, checked before any work starts (no folder made, no data read). */
+function learning(values: Record<string, string | boolean | undefined>, defaults: { lr: number; epochs: number }) {
   const strategy = choice('strategy', values['strategy'], STRATEGIES, 'cached');
-  const batchSize = number('batch', values['batch'], 256, { min: 1 });
-  const chunkSize = number('chunk', values['chunk'], 32, { min: 1 });
-  const epochs = number('epochs', values['epochs'], 4, { min: 1 });
-  const lr = number('lr', values['lr'], 0.005, { integer: false });
+  const lr = number('lr', values['lr'], defaults.lr, { integer: false });
   if (!(lr > 0)) throw new UsageError(`--lr must be a number > 0, got '${String(values['lr'])}'.`);
-  const seed = number('seed', values['seed'], 0);
+  return {
+    strategy,
+    batchSize: number('batch', values['batch'], 256, { min: 1 }),
+    epochs: number('epochs', values['epochs'], defaults.epochs, { min: 1 }),
+    lr,
+    seed: number('seed', values['seed'], 0),
+  };
+}
+
+async function trainPairs(values: Record<string, string | boolean | undefined>, out: (line: string) => void): Promise<void> {
+  const modelDir = values['model'] as string | undefined;
+  const dataPath = values['data'] as string | undefined;
+  if (modelDir === undefined || dataPath === undefined) throw new UsageError('--model and --data go together. See gradcache train --help.');
+  const { strategy, batchSize, epochs, lr, seed } = learning(values, { lr: 2e-5, epochs: 1 });
+  const chunkValue = values['chunk'] ?? 'auto';
+  const chunkSize = chunkValue === 'auto' ? 'auto' : number('chunk', chunkValue, 32, { min: 1 });
+  if (chunkSize === 'auto' && strategy !== 'cached')
+    throw new UsageError(`--chunk auto is for the cached strategy; give --chunk a number for ${strategy}.`);
+  const memoryBudget = bytes('memory', values['memory']);
+  if (memoryBudget !== undefined && chunkSize !== 'auto') throw new UsageError('--memory applies to --chunk auto; drop one of them.');
+  const loss = choice('loss', values['loss'], PAIR_LOSSES, 'infonce');
+  const temperature = number('temperature', values['temperature'], 0.05, { integer: false });
+  if (!(temperature > 0)) throw new UsageError(`--temperature must be a number > 0, got '${String(values['temperature'])}'.`);
+  const maxLength = values['max-length'] === undefined ? undefined : number('max-length', values['max-length'], 0, { min: 2 });
+  const badRows = choice('bad-rows', values['bad-rows'], ['error', 'skip'] as const, 'error');
+  const evalPath = values['eval'] as string | undefined;
+  const evalEvery = values['eval-every'] === undefined ? undefined : number('eval-every', values['eval-every'], 0, { min: 1 });
+  if (evalEvery !== undefined && evalPath === undefined) throw new UsageError('--eval-every needs --eval.');
+  const dir = (values['out'] as string | undefined) ?? join('runs', dataPath.replace(/^.*[\\/]/, '').replace(/\.\w+$/, ''));
+  await setBackend(values['backend']);
+
+  const trainFile = await openPairs(dataPath, { badRows });
+  const evalPairs =
+    evalPath === undefined
+      ? undefined
+      : await (async () => {
+          const file = await openPairs(evalPath, { badRows });
+          try {
+            return await file.readAll();
+          } finally {
+            await file.close();
+          }
+        })();
+  const model = await loadTextModel(modelDir, maxLength === undefined ? {} : { maxLength });
+  const task = pairsTask({ model, train: trainFile, loss, temperature });
+  const optimizer = tf.train.adam(lr);
+  const checkpoints = join(dir, 'checkpoints');
+  const meta = { task: 'pairs', model: modelDir, data: dataPath, strategy, batchSize, epochs, lr, seed, loss, temperature };
+  let start: Position = { epoch: 0, batch: 0, step: 0 };
+  try {
+    if (values['resume'] === true) {
+      if (!(await hasCheckpoint(checkpoints)))
+        throw new UsageError(`--resume: no checkpoint in ${checkpoints}; train without --resume first.`);
+      start = (await loadCheckpoint(checkpoints, { variables: model.variables, optimizer })).position;
+      out(`resumed at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})`);
+    }
+    const rowsPerStep = strategy === 'small' ? (chunkSize as number) : batchSize;
+    if (trainFile.size < rowsPerStep)
+      throw new UsageError(`--batch ${rowsPerStep} is more than the ${trainFile.size} pairs of ${dataPath}; lower --batch.`);
+    const steps = Math.floor(trainFile.size / rowsPerStep) * epochs;
+    out(`${model.description} on ${tf.getBackend()}`);
+    out(
+      `${trainFile.size} pairs from ${dataPath}${trainFile.negatives > 0 ? ` (${trainFile.negatives} hard negatives each)` : ''}` +
+        `${trainFile.skipped.length > 0 ? `, ${trainFile.skipped.length} bad rows skipped` : ''}; ${strategy}, batch ${rowsPerStep}, ${steps} steps` +
+        `${trainFile.size % rowsPerStep > 0 ? ` (${trainFile.size % rowsPerStep} rows left over each epoch)` : ''} → ${dir}`,
+    );
+    let best = Number.NEGATIVE_INFINITY;
+    const callbacks: FitCallbacks[] = [
+      consoleProgress({ label: strategy }),
+      jsonlLog(join(dir, 'metrics.jsonl'), { strategy }),
+      {
+        onEpochEnd: async (_epoch, position) =>
+          void (await saveCheckpoint(checkpoints, { variables: model.variables, optimizer, state: { position, meta } })),
+        onEvaluation: async (metrics, position) => {
+          out(
+            `eval at step ${position.step}: ${formatMetrics({ recall: { 1: metrics['recall1'] as number, 10: metrics['recall10'] as number }, mrr: metrics['mrr'] as number, ndcg10: metrics['ndcg10'] as number, queries: metrics['queries'] as number })}`,
+          );
+          await mkdir(dir, { recursive: true });
+          await appendFile(join(dir, 'eval.jsonl'), `${JSON.stringify({ step: position.step, ...metrics })}\n`);
+          if ((metrics['ndcg10'] ?? Number.NEGATIVE_INFINITY) > best) {
+            best = metrics['ndcg10'] as number;
+            await rm(join(dir, 'best'), { recursive: true, force: true });
+            await model.save(join(dir, 'best'));
+          }
+        },
+      },
+    ];
+    const evaluation =
+      evalPairs === undefined
+        ? undefined
+        : {
+            everySteps: evalEvery ?? Math.floor(trainFile.size / rowsPerStep),
+            evaluate: async () => {
+              const m = await evaluatePairs(model, evalPairs);
+              return { recall1: m.recall[1] as number, recall10: m.recall[10] as number, mrr: m.mrr, ndcg10: m.ndcg10, queries: m.queries };
+            },
+          };
+    await fit({
+      encoders: task.encoders,
+      loss: task.loss,
+      data: task.train,
+      optimizer,
+      batchSize,
+      chunkSize,
+      ...(memoryBudget === undefined ? {} : { memoryBudget }),
+      strategy,
+      epochs,
+      seed,
+      start,
+      learningRate: warmupCosine({ peak: lr }),
+      callbacks,
+      ...(evaluation === undefined ? {} : { evaluation }),
+    });
+    await rm(join(dir, 'model'), { recursive: true, force: true });
+    await model.save(join(dir, 'model'));
+    out(`wrote ${join(dir, 'model')}${evalPairs === undefined ? '' : ` and ${join(dir, 'best')} (nDCG@10 ${best.toFixed(3)})`}`);
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    await trainFile.close();
+  }
+}
+
+async function trainWordNet(values: Record<string, string | boolean | undefined>, out: (line: string) => void): Promise<void> {
+  const { strategy, batchSize, epochs, lr, seed } = learning(values, { lr: 0.005, epochs: 4 });
+  const chunkSize = number('chunk', values['chunk'], 32, { min: 1 });
   const trainPairs = values['train-pairs'] === undefined ? undefined : number('train-pairs', values['train-pairs'], 0, { min: 2 });
   const dir = (values['out'] as string | undefined) ?? join('runs', 'wordnet');
   await setBackend(values['backend']);
@@ -55,7 +215,7 @@ export async function train(args: string[], out: (line: string) => void): Promis
   const variables = encoderVariables(task.encoders);
   const checkpoints = join(dir, 'checkpoints');
   const meta = { task: 'wordnet', taskOptions, strategy, batchSize, chunkSize, epochs, lr, seed };
-  let start = { epoch: 0, batch: 0, step: 0 };
+  let start: Position = { epoch: 0, batch: 0, step: 0 };
   if (values['resume'] === true) {
     if (!(await hasCheckpoint(checkpoints)))
       throw new UsageError(`--resume: no checkpoint in ${checkpoints}; train without --resume first.`);
