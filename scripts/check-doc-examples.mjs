@@ -148,7 +148,8 @@ for (const source of markdown) {
     const lines = match[1].replace(/\\\n/g, ' ').split('\n');
     for (const line of lines) {
       for (const part of line.replace(/#.*$/, '').split(/&&|;|\|\||\(|\)/)) {
-        const words = part.trim().split(/\s+/).filter(Boolean);
+        // Words as a shell splits them: quoted strings are one word.
+        const words = [...part.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
         const where = `${source}:${lineOf(text, match.index) + 1}: ${part.trim()}`;
         if (words[0] === 'pnpm' && words[1] !== undefined) {
           commands++;

@@ -54,6 +54,7 @@ function idsOf(pairs: readonly TrainingPair[]): PairIds {
  * counted against it. Padding is to the longest text of the batch; GradCache's chunks keep it.
  *
  * ```ts
+ * const model = await loadPretrained('./all-MiniLM-L6-v2');
  * const task = pairsTask({ model, train: await openPairs('train.jsonl') });
  * await fit({ ...task, data: task.train, optimizer, batchSize: 256, chunkSize: 'auto', epochs: 1 });
  * ```

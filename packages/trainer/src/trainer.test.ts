@@ -339,4 +339,41 @@ describe("fit uses the engine's pieces", () => {
     optimizer.dispose();
     task.dispose();
   });
+
+  test('evaluation every N steps and at the end, rows left over reported, batches from a promise, extra reaches the loss', async () => {
+    const task = toyTask(8);
+    const optimizer = tf.train.adam(1e-2);
+    const seen: number[] = [];
+    const extras: unknown[] = [];
+    const data = {
+      size: 90, // 2 batches of 40, 10 rows left over
+      batch: async (indices: readonly number[], epoch: number) => task.data.batch(indices, epoch) as tf.Tensor[],
+      extra: (indices: readonly number[]) => indices.length,
+    };
+    const loss = ([a, b]: tf.Tensor2D[], extra: number | undefined) => {
+      extras.push(extra);
+      return task.loss([a as tf.Tensor2D, b as tf.Tensor2D]);
+    };
+    const result = await fit({
+      ...task,
+      loss,
+      data,
+      optimizer,
+      batchSize: 40,
+      chunkSize: 'auto',
+      memoryBudget: 64 * 2 ** 20,
+      epochs: 2,
+      evaluation: { everySteps: 3, evaluate: async (position) => ({ step: position.step }) },
+      callbacks: [{ onEvaluation: (metrics) => void seen.push(metrics['step'] as number) }],
+    });
+    expect(result.rowsLeftOver).toBe(10);
+    expect(seen).toEqual([3, 4]);
+    expect(result.evaluations.map((e) => e.step)).toEqual([3, 4]);
+    expect(extras.every((e) => e === 40)).toBe(true);
+    await expect(fit({ ...task, optimizer, batchSize: 40, chunkSize: 'auto', strategy: 'accumulate', epochs: 1 })).rejects.toThrowError(
+      /chunkSize must be an integer ≥ 1 \('auto' is for the cached strategy\), got auto/,
+    );
+    optimizer.dispose();
+    task.dispose();
+  });
 });
