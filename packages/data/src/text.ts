@@ -18,7 +18,7 @@ export function fnv1a(text: string, basis = 0x811c9dc5): number {
 
 /** Options of hashedNgrams. */
 export interface HashedNgramOptions {
-  /** Hash buckets; ids are 1…buckets−1 (0 is padding). Default 2¹⁵. */
+  /** Hash buckets; ids are 1…buckets−1 (0 is padding). Default 2¹⁵. Give the embedding encoder the same number as its `vocabSize` (a larger id is out of its table). */
   buckets?: number;
   /** Features per text, the rest dropped (words first, then n-grams in text order). Default 64. */
   maxLength?: number;
