@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from './node.js';
-import { initBackend as initBrowserBackend } from './init-backend.js';
+import { initBackend as initBrowserBackend, initBackendOn } from './init-backend.js';
 import { BackendError } from './errors.js';
 
 beforeAll(() => {
@@ -82,7 +82,7 @@ describe('initBackend', () => {
   test('on this machine: picks a backend and gives every skipped option a reason', async () => {
     const choice = await initBackend();
     expect(['tensorflow', 'webgpu', 'wasm']).toContain(choice.backend);
-    for (const { reason } of choice.skipped) expect(reason).toMatch(/docs\/backends\.md|failed to load|software rasteriser/);
+    for (const { reason } of choice.skipped) expect(reason).toMatch(/docs\/backends\.md|failed to load|software rasteriser|shows no GPU device/);
   });
 
   const adapter = (info: { vendor: string; architecture: string; device: string; description: string }) => async () => ({
@@ -112,9 +112,28 @@ describe('initBackend', () => {
     expect((error as Error).message).toMatch(/the 'webgpu' backend cannot load: no WebGPU/);
   });
 
+  test("auto does not start WebGPU on a machine that shows no GPU device; 'webgpu' by name still tries", async () => {
+    let asked = 0;
+    const platform = {
+      gpu: async () => {
+        asked += 1;
+        return 'no WebGPU here.';
+      },
+      mayHaveGpu: () => false,
+      env: () => undefined,
+    };
+    const choice = await initBackendOn(platform);
+    expect([choice.backend, asked]).toEqual(['wasm', 0]);
+    expect(choice.skipped.at(-1)?.reason).toMatch(/^this machine shows no GPU device .*ask for 'webgpu' to try anyway/);
+    await expect(initBackendOn(platform, { preference: 'webgpu' })).rejects.toThrowError(/no WebGPU here/);
+    expect(asked).toBe(1);
+  });
+
   test('the browser entry has no tfjs-node and says where it is', async () => {
     const choice = await initBrowserBackend({ gpu: async () => undefined });
     expect(choice.backend).toBe('wasm');
     expect(choice.skipped[0]?.reason).toMatch(/runs only in Node\.js; there, import initBackend from '@gradcache\/backend\/node'/);
+    const error = await initBrowserBackend({ preference: 'webgpu' }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/this is Node, where WebGPU comes from the npm package webgpu \(Dawn\)/);
   });
 });

@@ -5,6 +5,7 @@ import { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard } from './wasm/heap-guard.js'
 import { installCpuFixes } from './segment-sum.js';
 import { installGradientFixes } from './tile-gradient.js';
 import { installWasmFixes } from './wasm/fixes.js';
+import { processHandlers, removeWasmProcessHandlers } from './wasm/process-handlers.js';
 import { type AdapterInfo, describeAdapter, type GpuLike, installWebgpuFixes, setActiveAdapter } from './webgpu.js';
 
 /** The backends initBackend can choose. 'tensorflow' is tfjs-node-gpu or tfjs-node (Node only). */
@@ -57,6 +58,8 @@ export interface Platform {
   gpu: () => Promise<GpuLike | string>;
   /** GRADCACHE_BACKEND, where there is an environment. */
   env: () => string | undefined;
+  /** False where the machine surely has no GPU, so 'auto' need not start WebGPU to find out. */
+  mayHaveGpu?: () => boolean;
 }
 
 const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
@@ -178,7 +181,14 @@ export async function initBackendOn(platform: Platform, options: InitBackendOpti
     }
     if (preference === 'tensorflow') throw unavailable('tensorflow', skipped);
   }
-  if (preference === 'auto' || preference === 'webgpu') {
+  const noGpu = preference === 'auto' && config.gpu === undefined && platform.mayHaveGpu?.() === false;
+  if (noGpu) {
+    skipped.push({
+      name: '@tensorflow/tfjs-backend-webgpu',
+      reason: "this machine shows no GPU device (no /dev/dri/renderD* or /dev/nvidia*); ask for 'webgpu' to try anyway.",
+    });
+  }
+  if ((preference === 'auto' && !noGpu) || preference === 'webgpu') {
     const adapter = await useWebgpu(
       config.gpu === undefined ? platform.gpu : async () => (await config.gpu?.()) ?? 'no WebGPU (gpu() gave nothing).',
       preference === 'webgpu',
@@ -207,7 +217,9 @@ export async function initBackendOn(platform: Platform, options: InitBackendOpti
       await import('@tensorflow/tfjs-backend-cpu'); // the cpu kernels some wasm fixes run
       installCpuFixes();
       const fixes = installWasmFixes();
+      const handlers = processHandlers();
       if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+      removeWasmProcessHandlers(handlers);
       installHeapGuard(tf.backend() as BackendWasm, limit);
       return { backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm', skipped, fixes };
     } catch (error) {
@@ -228,7 +240,9 @@ const browser: Platform = {
   env: () => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['GRADCACHE_BACKEND'],
   gpu: async () =>
     (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu ??
-    'this browser has no WebGPU (navigator.gpu): use a recent Chrome or Edge, or Firefox/Safari with WebGPU on.',
+    ((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== undefined
+      ? "this is Node, where WebGPU comes from the npm package webgpu (Dawn): import initBackend from '@gradcache/backend/node' instead of '@gradcache/backend'."
+      : 'this browser has no WebGPU (navigator.gpu): use a recent Chrome or Edge, or Firefox/Safari with WebGPU on.'),
 };
 
 /**

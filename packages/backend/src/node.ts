@@ -52,9 +52,21 @@ async function nodeGpu(): Promise<GpuLike | string> {
   return dawn;
 }
 
+/**
+ * Whether this machine shows a GPU to Vulkan at all (Linux: a DRM render node or an NVIDIA device).
+ * 'auto' starts Dawn only then: Dawn prints warnings on start, and on a machine without a GPU it
+ * would find at most a software adapter, which 'auto' skips anyway. Elsewhere (macOS, Windows): yes.
+ */
+function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  const devices = (dir: string, prefix: string) => existsSync(dir) && readdirSync(dir).some((f) => f.startsWith(prefix));
+  return devices('/dev/dri', 'renderD') || devices('/dev', 'nvidia');
+}
+
 const node: Platform = {
   importTensorflow: importTensorflowPackage,
   gpu: nodeGpu,
+  mayHaveGpu,
   env: () => process.env['GRADCACHE_BACKEND'],
 };
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test, vi } from 'vitest';
+import { useBackend } from '@gradcache/testing';
 import { mlpEncoder, saveModel, textEncoder } from '@gradcache/encoders/node';
 import { main } from './index.js';
 
@@ -202,5 +203,41 @@ describe('gradcache CLI', () => {
       expect(code, argv.join(' ')).toBe(2);
       expect(err).toMatch(message);
     }
+  });
+
+  test('a model whose output is not [batch, d]: verify and bench say so in one line and exit 1 (was a stack and exit 7; an empty chart and exit 0)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gradcache-rank3-'));
+    await useBackend('cpu');
+    const tfl = await import('@tensorflow/tfjs-layers');
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [6], units: 6 }), tfl.layers.reshape({ targetShape: [2, 3] })],
+    });
+    await saveModel(model, join(dir, 'rank3'));
+    for (const argv of [
+      ['verify', '--model', join(dir, 'rank3'), '--backend', 'cpu'],
+      [
+        'bench',
+        '--model',
+        join(dir, 'rank3'),
+        '--backend',
+        'cpu',
+        '--batch',
+        '8',
+        '--chunk',
+        '4',
+        '--rounds',
+        '1',
+        '--out',
+        join(dir, 'bench'),
+      ],
+    ]) {
+      const { code, err } = await run(...argv);
+      expect(code, argv[0]).toBe(1);
+      expect(err.trim().split('\n'), argv[0]).toHaveLength(1);
+      expect(err).toMatch(/the rep must be a \[rows, d\] tensor, got shape \[\d+, 2, 3\]/);
+    }
+    const verbose = await run('verify', '--model', join(dir, 'rank3'), '--backend', 'cpu', '--verbose');
+    expect(verbose.err.trim().split('\n').length).toBeGreaterThan(3); // the stack, when asked for
+    model.dispose();
   });
 });

@@ -22,6 +22,7 @@ Commands:
   bench    time and memory of full batch / GradCache / accumulation on a saved model (gradcache bench --help)
 
   --version, -v   the version
+  --verbose       on an error, print its stack too
 `;
 
 /** Every command's help text, by name. */
@@ -45,11 +46,13 @@ function isTypedError(error: unknown): error is Error & { code: string } {
 }
 
 /**
- * Runs the gradcache command line; returns the exit code: 0, 1 (verify failed, or a typed error —
- * printed as `gradcache: CODE: message`), 2 (a bad command line, printed as one line).
+ * Runs the gradcache command line; returns the exit code: 0, 1 (verify failed, or an error —
+ * printed as `gradcache: CODE: message` for a package's typed error, `gradcache: message`
+ * otherwise, the stack only with --verbose), 2 (a bad command line, printed as one line).
  */
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
-  const [command, ...rest] = argv;
+  const verbose = argv.includes('--verbose');
+  const [command, ...rest] = argv.filter((a) => a !== '--verbose');
   try {
     if (command === 'train') await train(rest, out);
     else if (command === 'eval') await evaluate(rest, out);
@@ -66,10 +69,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       process.stderr.write(`gradcache: ${error.message}\n`);
       return 2;
     }
-    if (isTypedError(error)) {
-      process.stderr.write(`gradcache: ${error.code}: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
+    const e = error instanceof Error ? error : new Error(String(error));
+    const line = isTypedError(e) ? `${e.code}: ${e.message}` : e.message;
+    process.stderr.write(`gradcache: ${line}\n${verbose ? `${e.stack ?? ''}\n` : ''}`);
+    return 1;
   }
 }

@@ -203,10 +203,11 @@ export class CachedBatch<E = unknown> {
     const { config, lossVariables } = this.host;
     const batchRows = this.rows;
     const finalState = snapshotState(this.stateVariables());
+    let reps: tf.Tensor2D[] = [];
     try {
       const pending = tf.tidy(() => {
         // Phase 2 on the whole batch's reps; each chunk's auxiliary loss counts by its share of the batch.
-        const reps = this.chunks.map((c) =>
+        reps = this.chunks.map((c) =>
           c.length === 1
             ? tf.clone((c[0] as FirstPass).rep)
             : tf.concat(
@@ -268,10 +269,12 @@ export class CachedBatch<E = unknown> {
           sites: measured.map((m) => m.site),
         } as unknown as tf.TensorContainer;
       }) as unknown as Pending;
+      tf.dispose(reps); // the batch's, even if the loss kept them (tf.keep)
       this.disposeChunks();
       return pending;
     } catch (error) {
       discardTape();
+      tf.dispose(reps);
       this.disposeChunks();
       this.initialState.restore();
       this.release();

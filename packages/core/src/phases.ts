@@ -69,6 +69,9 @@ export function encodeChunk(encoder: Encoder, encoderIndex: number, input: Batch
   return { rep: rep as tf.Tensor2D, auxLoss: auxLoss as tf.Scalar | undefined };
 }
 
+/** A job's input: the chunk, or what its loader returns — which must not be a promise (NOT_SYNCHRONOUS; its rejection is handled). */
+const loaded = (input: ChunkJob['input']): Batch => (typeof input === 'function' ? synchronous(input(), () => 'GradCache: load') : input);
+
 /**
  * Phase 1 for one chunk: encodes it outside any gradient scope, under its seed, and checks the rep
  * is a float32 [rows, d] tensor. Returns the rep and auxiliary loss as new tensors the caller owns.
@@ -77,7 +80,7 @@ export function forwardChunk(job: ChunkJob): EncodedChunk {
   const { encoder, encoderIndex, chunkIndex, seed, input, getRep } = job;
   const out = tf.tidy(() =>
     withSeededRandom(seed, () => {
-      const chunk = typeof input === 'function' ? input() : input;
+      const chunk = loaded(input);
       const rows = batchSize(chunk, 'GradCache', 'chunk');
       const { rep, auxLoss } = encodeChunk(encoder, encoderIndex, chunk, getRep);
       checkRep(rep, rows, encoder.name, encoderIndex, chunkIndex);
@@ -114,9 +117,9 @@ export function repGradients<E>(
     () => {
       const value = synchronous(loss(reps, extra), () => 'GradCache: the loss');
       check(
-        value instanceof tf.Tensor && value.rank === 0,
+        value instanceof tf.Tensor && value.rank === 0 && value.dtype === 'float32',
         'LOSS_NOT_SCALAR',
-        () => `GradCache: the loss must return a scalar tensor, but it returned ${describe(value)}; reduce it (e.g. tf.mean).`,
+        () => `GradCache: the loss must return a float32 scalar tensor, but it returned ${describe(value)}; reduce it (e.g. tf.mean).`,
       );
       return value;
     },
@@ -151,7 +154,7 @@ export function backwardChunk(
   const variables = [...encoder.trainableVariables];
   let replayed: tf.Tensor2D | undefined;
   const { value, grads } = withSeededRandom(seed, () => {
-    const chunk = typeof input === 'function' ? input() : input;
+    const chunk = loaded(input);
     return tf.engine().gradients(
       () => {
         const { rep, auxLoss } = encodeChunk(encoder, encoderIndex, chunk, getRep);

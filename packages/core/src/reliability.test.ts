@@ -9,6 +9,7 @@ import { functionEncoder } from './function-encoder.js';
 import { GradCache } from './grad-cache.js';
 import { chunkBatch, chunkRanges } from './chunk-input.js';
 import type { Batch, Encoder } from './types.js';
+import { verify } from './verify.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -241,6 +242,17 @@ describe('replay checks', () => {
 
 describe('custom chunkInput must cover the batch', () => {
   test.each([
+    ['a 0-row chunk', (b: Batch) => [tf.slice(b as tf.Tensor, 0, 2), tf.zeros([0, 3]), tf.slice(b as tf.Tensor, 2, 3)], 'EMPTY_BATCH'],
+    ['chunks covering fewer rows', (b: Batch) => [tf.slice(b as tf.Tensor, 0, 4)], 'INVALID_CHUNKS'],
+  ] as const)('a chunkInput returning %s is refused and its chunks are freed (leaked 3 and 1 tensors before)', (_, split, code) => {
+    const { w, encoder } = linear(7);
+    const x = tf.ones([5, 3]);
+    const cache = new GradCache({ encoders: [encoder], chunkSize: 2, loss: sumSquares, chunkInput: split });
+    expectError(code, () => cache.computeGradients([x]));
+    tf.dispose([w, x]);
+  });
+
+  test.each([
     ['fewer rows', (b: Batch) => [tf.slice(b as tf.Tensor, 0, 2)], /2 = 2 rows for a batch of 5/],
     ['more rows', (b: Batch) => [b, tf.slice(b as tf.Tensor, 0, 1)], /5 \+ 1 = 6 rows for a batch of 5/],
   ])('INVALID_CHUNKS for chunks covering %s than the batch', (_, split, pattern) => {
@@ -457,5 +469,48 @@ describe('lossVariables', () => {
     const x = tf.ones([2, 3]);
     expectError('DISPOSED_VARIABLE', () => cache.computeGradients([x]));
     tf.dispose([w, x]);
+  });
+});
+
+describe('reliability, round two: defects found by trying', () => {
+  test('a loss that returns a string tensor is LOSS_NOT_SCALAR (was a raw "Failed to decode encoded string bytes")', () => {
+    const { w, encoder } = linear(21);
+    const x = tf.ones([2, 3]);
+    const cache = new GradCache({ encoders: [encoder], chunkSize: 1, loss: () => tf.scalar('oops') as unknown as tf.Scalar });
+    expect(expectError('LOSS_NOT_SCALAR', () => cache.computeGradients([x]))).toMatch(
+      /must return a float32 scalar tensor, but it returned a string tensor/,
+    );
+    tf.dispose([w, x]);
+  });
+
+  test('a loss that tf.keep()s the reps it was given does not keep them alive after the step', () => {
+    const { w, encoder } = linear(22);
+    const x = tf.ones([4, 3]);
+    const cache = new GradCache({ encoders: [encoder], chunkSize: 2, loss: ([r]) => tf.sum(tf.keep(r as tf.Tensor2D)) });
+    expectNoLeaks(() => tf.dispose(cache.computeGradients([x])), 'a loss that keeps its reps');
+    tf.dispose([w, x]);
+  });
+
+  test('a load that returns a promise is NOT_SYNCHRONOUS, and its later rejection kills nothing (was unhandled)', async () => {
+    const { w, encoder } = linear(23);
+    const cache = new GradCache({ encoders: [encoder], chunkSize: 2, loss: sumSquares });
+    const batch = cache.begin({ load: (() => Promise.reject(new Error('disk gone'))) as unknown as () => tf.Tensor });
+    expect(expectError('NOT_SYNCHRONOUS', () => batch.add(0))).toMatch(/GradCache: load returned a Promise/);
+    await new Promise((resolve) => setTimeout(resolve, 10)); // an unhandled rejection would fail the test run here
+    w.dispose();
+  });
+
+  test('verify with batch sizes that disagree is BATCH_SIZE_MISMATCH and frees its state snapshot (leaked before)', () => {
+    const w = tf.variable(tf.ones([3, 2]), true);
+    const moving = tf.variable(tf.zeros([3]), false);
+    const encoder = functionEncoder({
+      name: 'bn',
+      variables: [w],
+      stateVariables: [moving],
+      encode: (x) => tf.matMul((x as Record<string, tf.Tensor2D>)['a']!, w),
+    });
+    const inputs = [{ a: tf.ones([4, 3]), b: tf.ones([3, 3]) }];
+    expectError('BATCH_SIZE_MISMATCH', () => verify({ encoders: [encoder], chunkSize: 2, loss: sumSquares }, inputs));
+    tf.dispose([w, moving, inputs]);
   });
 });

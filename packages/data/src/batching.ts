@@ -31,6 +31,8 @@ export interface BatchOptions {
 
 /** How many batches an epoch of `size` items has. */
 export function batchCount(size: number, batchSize: number, dropLast = true): number {
+  checkInteger('batchCount', 'size', size, 0);
+  checkInteger('batchCount', 'batchSize', batchSize, 1);
   return dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
 }
 

@@ -19,7 +19,13 @@ const TYPES: Record<number, { bytes: number; make: (n: number) => IdxArray['data
  * Parses an uncompressed IDX file (magic `00 00 type dims`, big-endian sizes and values). Gzipped
  * files: `readIdx` from `@gradcache/data/node` decompresses them first.
  */
-export function parseIdx(bytes: Uint8Array, file = 'IDX data'): IdxArray {
+export function parseIdx(input: Uint8Array | ArrayBuffer, file = 'IDX data'): IdxArray {
+  check(
+    input instanceof Uint8Array || input instanceof ArrayBuffer,
+    'INVALID_FILE',
+    () => `parseIdx: ${file} must be a Uint8Array or an ArrayBuffer of the file's bytes, got ${String(input)}.`,
+  );
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   check(
     !(bytes[0] === 0x1f && bytes[1] === 0x8b),
     'INVALID_FILE',

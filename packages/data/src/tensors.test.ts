@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeaks, useBackend } from '@gradcache/testing';
 import { augmentViews, imageBatch } from './augment.js';
-import { epochBatches, epochOrder } from './batching.js';
+import { batchCount, epochBatches, epochOrder } from './batching.js';
 import { DataError } from './errors.js';
 import { parseIdx } from './idx.js';
 import { imagesFromIdx, splitImages } from './images.js';
@@ -119,5 +119,22 @@ describe('IDX', () => {
     expect(() => parseIdx(new Uint8Array([0x1f, 0x8b, 8, 0]))).toThrowError(/gzip-compressed/);
     expect(() => parseIdx(new Uint8Array([1, 2, 3, 4]))).toThrowError(/does not start with an IDX header/);
     expect(() => parseIdx(idx([3], [1, 2]))).toThrowError(/has 2 data bytes but its header \[3\] needs 3/);
+  });
+
+  test('takes an ArrayBuffer (what fetch gives) as well as a Uint8Array, and refuses anything else', () => {
+    const bytes = idx([2], [5, 6]);
+    expect(Array.from(parseIdx(bytes.slice().buffer).data)).toEqual([5, 6]);
+    expect(() => parseIdx([0, 0, 8, 1] as unknown as Uint8Array)).toThrowError(/parseIdx: IDX data must be a Uint8Array or an ArrayBuffer/);
+  });
+});
+
+describe('batchCount', () => {
+  test('whole batches, or a last partial one; refuses a batch size that is not a positive integer', () => {
+    expect([batchCount(10, 4), batchCount(10, 4, false), batchCount(0, 4)]).toEqual([2, 3, 0]);
+    for (const bad of [0, -2, 1.5, Number.NaN]) {
+      expect(() => batchCount(10, bad)).toThrowError(DataError);
+      expect(() => batchCount(10, bad)).toThrowError(/batchCount: batchSize must be/);
+    }
+    expect(() => batchCount(-1, 4)).toThrowError(/batchCount: size must be/);
   });
 });

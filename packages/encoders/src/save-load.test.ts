@@ -66,7 +66,10 @@ describe('saveModel / loadModel', () => {
     ];
     await writeFile(join(dir, 'model.json'), JSON.stringify(json));
     const loaded = layersEncoder(await loadModel(dir));
-    const batch = { inputIds: tf.tensor2d([[2, 5, 7, 3, 0, 0, 0, 0]], [1, 8], 'int32'), attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0, 0, 0]]) };
+    const batch = {
+      inputIds: tf.tensor2d([[2, 5, 7, 3, 0, 0, 0, 0]], [1, 8], 'int32'),
+      attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0, 0, 0]]),
+    };
     const [a, b] = [encoder.encode(batch, { training: false }), loaded.encode(batch, { training: false })];
     expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
     tf.dispose([a, b, batch]);

@@ -98,6 +98,19 @@ describe('swav', () => {
     tf.dispose([scores, q, rows, cols]);
   });
 
+  test('sinkhorn refuses an iteration count it could not finish and an epsilon that is not positive', () => {
+    const scores = tf.ones([4, 2]) as tf.Tensor2D;
+    for (const [epsilon, iterations, message] of [
+      [0.05, 1e9, /sinkhorn: iterations must be an integer in \[0, 10000\], got 1000000000/],
+      [0.05, 2.5, /iterations must be an integer/],
+      [0, 3, /sinkhorn: epsilon must be a positive number, got 0/],
+      [Number.NaN, 3, /epsilon must be a positive number, got NaN/],
+    ] as const) {
+      expect(() => sinkhorn(scores, epsilon, iterations)).toThrowError(message);
+    }
+    scores.dispose();
+  });
+
   test('the gradient is the swapped prediction with the codes held fixed (finite differences), and the codes couple the batch', () => {
     const [z1, z2, c] = [rand([6, 3], 10), rand([6, 3], 11), rand([4, 3], 12)];
     const options = { temperature: 0.5, epsilon: 0.5 };

@@ -18,11 +18,24 @@ export interface SwAVOptions {
   queue?: tf.Tensor2D;
 }
 
+/** More Sinkhorn iterations than anyone uses (SwAV: 3): a bound, so a typo cannot loop for hours. */
+export const MAX_SINKHORN_ITERATIONS = 10_000;
+
 /**
  * Sinkhorn-Knopp (as SwAV's code, no gradient): from scores [n, K], codes [n, K] whose columns
  * (prototypes) share the n samples equally and whose rows sum to one.
  */
 export function sinkhorn(scores: tf.Tensor2D, epsilon: number, iterations: number): tf.Tensor2D {
+  check(
+    Number.isInteger(iterations) && iterations >= 0 && iterations <= MAX_SINKHORN_ITERATIONS,
+    'INVALID_OPTION',
+    () => `sinkhorn: iterations must be an integer in [0, ${MAX_SINKHORN_ITERATIONS}], got ${String(iterations)}.`,
+  );
+  check(
+    Number.isFinite(epsilon) && epsilon > 0,
+    'INVALID_OPTION',
+    () => `sinkhorn: epsilon must be a positive number, got ${String(epsilon)}.`,
+  );
   return tf.tidy(() => {
     const [n, k] = scores.shape;
     // exp(s/ε) with its max subtracted: the normalisation below removes any common factor.

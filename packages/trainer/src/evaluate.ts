@@ -45,8 +45,9 @@ export interface RetrievalMetrics {
 
 /**
  * Ranks every document for every query by dot product and scores the ranking against `relevant`
- * (one document index, or a list, per query). A document's rank is 1 + the number of documents
- * scored strictly higher. Queries are scored `tileSize` at a time: memory O(tileSize · documents).
+ * (one document index, or a list, per query). A relevant document's rank is 1 + the documents scored
+ * higher + the irrelevant ones scored the same: ties count against the query (a collapsed model that
+ * scores every document alike gets no credit), and a NaN score ranks last. Queries are scored `tileSize` at a time: memory O(tileSize · documents).
  * Results are read with `await data()`, so it runs on WebGPU and WebGL without a synchronous read.
  */
 export async function retrievalMetrics(
@@ -83,7 +84,9 @@ export async function retrievalMetrics(
           'int32',
         ),
       );
-      return tf.sum(tf.cast(tf.greater(rows, tf.expandDims(own, 1)), 'int32'), 1);
+      const above = tf.sum(tf.cast(tf.greater(rows, tf.expandDims(own, 1)), 'int32'), 1);
+      const tied = tf.sub(tf.sum(tf.cast(tf.equal(rows, tf.expandDims(own, 1)), 'int32'), 1), 1); // itself left out
+      return tf.stack([tf.cast(above, 'float32'), tf.cast(tied, 'float32'), own], 1);
     });
     let rankData: ArrayLike<number>;
     try {
@@ -93,7 +96,21 @@ export async function retrievalMetrics(
     }
     let p = 0;
     for (const list of tileLists) {
-      const r = Array.from({ length: list.length }, () => (rankData[p++] as number) + 1).sort((a, b) => a - b);
+      // Ties count against the query: a relevant document tied with others ranks after every tied
+      // irrelevant one (tied relevant ones take the places after those, in turn); a NaN score ranks last.
+      const entries = list.map(() => {
+        const [above, tied, own] = [rankData[3 * p], rankData[3 * p + 1], rankData[3 * p + 2]] as [number, number, number];
+        p++;
+        return { above, tied, own };
+      });
+      const r = entries
+        .map((e, k) => {
+          if (Number.isNaN(e.own)) return m;
+          const tiedRelevant = entries.filter((o, j) => j !== k && o.own === e.own);
+          const before = entries.filter((o, j) => j < k && o.own === e.own).length;
+          return 1 + e.above + (e.tied - tiedRelevant.length) + before;
+        })
+        .sort((a, b) => a - b);
       for (const k of ks) recall[k] = (recall[k] as number) + r.filter((x) => x <= k).length / r.length;
       mrr += 1 / (r[0] as number);
       const dcg = r.filter((x) => x <= 10).reduce((s, x) => s + 1 / Math.log2(x + 1), 0);

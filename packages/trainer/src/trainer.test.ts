@@ -62,7 +62,7 @@ test('warmupCosine: linear warm-up, cosine to final, final after the end (hand v
 
 describe('evaluators (hand-computed cases)', () => {
   test('retrievalMetrics: ranks, recall@k, MRR and nDCG@10, in tiles', async () => {
-    // Scores q·dᵀ: q0 → [3, 1, 2, 0]; q1 → [0, 1, 2, 3]; q2 → [1, 1, 1, 1] (a tie: rank 1).
+    // Scores q·dᵀ: q0 → [3, 1, 2, 0]; q1 → [0, 1, 2, 3]; q2 → [0, 0, 0, 0] (a four-way tie: counted against it).
     const q = tf.tensor2d([
       [1, 0],
       [0, 1],
@@ -88,13 +88,25 @@ describe('evaluators (hand-computed cases)', () => {
       [1, 3, [0, 2]],
       { ks: [1, 2], tileSize: 2 },
     );
-    // q0: doc 1 scores 1, two docs higher → rank 3. q1: doc 3 → rank 1. q2: all 0 → ranks 1 and 1.
-    expect(m.recall[1]).toBeCloseTo((0 + 1 + 1) / 3, 12);
-    expect(m.recall[2]).toBeCloseTo((0 + 1 + 1) / 3, 12);
-    expect(m.mrr).toBeCloseTo((1 / 3 + 1 + 1) / 3, 12);
+    // q0: doc 1 scores 1, two docs higher → rank 3. q1: doc 3 → rank 1. q2: all 0, relevant 0 and 2 →
+    // after the two tied irrelevant docs: ranks 3 and 4 (ties never help; they used to give ranks 1 and 1).
+    expect(m.recall[1]).toBeCloseTo((0 + 1 + 0) / 3, 12);
+    expect(m.recall[2]).toBeCloseTo((0 + 1 + 0) / 3, 12);
+    expect(m.mrr).toBeCloseTo((1 / 3 + 1 + 1 / 3) / 3, 12);
     const idealTwo = 1 + 1 / Math.log2(3);
-    expect(m.ndcg10).toBeCloseTo((1 / Math.log2(4) + 1 + (1 + 1) / idealTwo) / 3, 12);
+    expect(m.ndcg10).toBeCloseTo((1 / Math.log2(4) + 1 + (1 / Math.log2(4) + 1 / Math.log2(5)) / idealTwo) / 3, 12);
     tf.dispose([q, d]);
+  });
+
+  test('a collapsed model (every score equal) and NaN scores get no credit (a dead model scored recall@1 100 %)', async () => {
+    const q = tf.ones([4, 3]) as tf.Tensor2D;
+    const d = tf.ones([4, 3]) as tf.Tensor2D;
+    const dead = await retrievalMetrics(q, d, [0, 1, 2, 3], { ks: [1] });
+    expect([dead.recall[1], dead.mrr]).toEqual([0, 1 / 4]);
+    const nan = tf.fill([4, 3], Number.NaN);
+    const broken = await retrievalMetrics(nan as tf.Tensor2D, d, [0, 1, 2, 3], { ks: [1] });
+    expect([broken.recall[1], broken.mrr]).toEqual([0, 1 / 4]);
+    tf.dispose([q, d, nan]);
   });
 
   test('knnAccuracy: weighted votes of the k nearest', async () => {

@@ -58,6 +58,8 @@ export async function benchModel(args: string[], out: (line: string) => void): P
   });
   tf.dispose(views as tf.TensorContainer);
   model.dispose();
+  const failure = rows.find((r) => r.error !== undefined);
+  if (rows.every((r) => r.error !== undefined)) throw new Error(`every case failed; the first: ${failure?.error}`);
   const table = benchmarkTable(rows);
   const title = `${model.name} on ${tf.getBackend()}`;
   const charts = await benchmarkCharts(
