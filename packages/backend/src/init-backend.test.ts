@@ -82,7 +82,8 @@ describe('initBackend', () => {
   test('on this machine: picks a backend and gives every skipped option a reason', async () => {
     const choice = await initBackend();
     expect(['tensorflow', 'webgpu', 'wasm']).toContain(choice.backend);
-    for (const { reason } of choice.skipped) expect(reason).toMatch(/docs\/backends\.md|failed to load|software rasteriser|shows no GPU device/);
+    for (const { reason } of choice.skipped)
+      expect(reason).toMatch(/docs\/backends\.md|failed to load|software rasteriser|shows no GPU device/);
   });
 
   const adapter = (info: { vendor: string; architecture: string; device: string; description: string }) => async () => ({

@@ -9,10 +9,16 @@ import { main } from './index.js';
 
 /** Runs the CLI in-process: its exit code, what it printed, and what it wrote to stderr. */
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runStopped(undefined, ...argv);
+}
+
+/** As run, with a Ctrl-C (SIGINT) sent as the progress line of step `stopAt` is printed. */
+async function runStopped(stopAt: number | undefined, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const lines: string[] = [];
   const err: string[] = [];
   const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
     err.push(String(chunk));
+    if (stopAt !== undefined && String(chunk).includes(`: step ${stopAt}/`)) process.emit('SIGINT');
     return true;
   });
   try {
@@ -54,7 +60,7 @@ describe('gradcache CLI', () => {
       [['train', '--batch', '1.5'], /--batch must be an integer ≥ 1, got '1.5'/],
       [['train', '--backend', 'tpu'], /--backend must be one of wasm, cpu, webgpu, got 'tpu'/],
       [['verify', '--model', '/m', '--backend', 'webgpu'], /--backend must be one of wasm, cpu, got 'webgpu'/],
-      [['eval'], /--checkpoint is required/],
+      [['eval'], /give --model and --data, or --checkpoint. See gradcache eval --help/],
       [['verify'], /--model is required/],
       [['verify', '--model', '/nonexistent', '--backend', 'cpu'], /--model: loadModel: cannot read/],
       [['verify', '--model', '/x', '--loss', 'mse'], /--loss must be one of ntxent, infonce, got 'mse'/],
@@ -117,12 +123,20 @@ describe('gradcache CLI', () => {
   test('train, resume and eval on a slice of WordNet (wasm)', async () => {
     const out = await mkdtemp(join(tmpdir(), 'gradcache-cli-'));
     const common = ['--train-pairs', '512', '--batch', '128', '--chunk', '32', '--out', out];
-    const first = await run('train', ...common, '--epochs', '1');
-    expect(first.code, first.err).toBe(0);
-    expect(first.out).toMatch(/validation: recall@1 [\d.]+%/);
-    const resumed = await run('train', ...common, '--epochs', '2', '--resume');
+    // Ctrl-C after step 1 (the first progress line): it stops there, saves and exits 130.
+    const first = await runStopped(1, 'train', ...common, '--epochs', '2', '--save-every', '3');
+    expect(first.code, `${first.out}\n${first.err}`).toBe(130);
+    expect(first.out).toMatch(/SIGINT: stopping after this step to save a checkpoint/);
+    expect(first.out).toMatch(/stopped at step 1 of 8; checkpoint in .*checkpoints\. Run the same command with --resume to continue\./);
+    expect(process.listenerCount('SIGINT')).toBe(0);
+    // A resumed run keeps its settings: a changed one is refused, a left-out one is taken from the run.
+    const changed = await run('train', ...common, '--epochs', '3', '--resume');
+    expect(changed.code).toBe(2);
+    expect(changed.err).toMatch(/--resume: --epochs 3 \(the run's: 2\) differs from the run in .*learning-rate schedule/);
+    const resumed = await run('train', '--train-pairs', '512', '--batch', '128', '--out', out, '--resume');
     expect(resumed.code, resumed.err).toBe(0);
-    expect(resumed.out).toMatch(/resumed at step 4 \(epoch 2, batch 0\)/);
+    expect(resumed.out).toMatch(/resumed at step 1 \(epoch 1, batch 1\)/);
+    expect(resumed.out).toMatch(/validation: recall@1 [\d.]+%/);
     const log = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
       .trim()
       .split('\n')
@@ -150,9 +164,10 @@ describe('gradcache CLI', () => {
     expect(first.out).toMatch(/eval at step 2: recall@1 [\d.]+%/);
     expect((await readFile(join(out, 'eval.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(2);
     for (const folder of ['model', 'best']) expect((await stat(join(out, folder, 'model.safetensors'))).size).toBeGreaterThan(0);
-    const resumed = await run('train', ...common, '--epochs', '2', '--resume');
+    const resumed = await run('train', ...common, '--resume');
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.out).toMatch(/resumed at step 2 \(epoch 2, batch 0\)/);
+    expect(resumed.out).toMatch(/cached, batch 4, 2 steps/);
     const trained = join(out, 'model');
     await writeFile(join(dir, 'texts.txt'), 'the cat eats food every day\nthe dog sat on the mat\n\nthe fish eats food every day\n');
     const encoded = await run('encode', '--model', trained, '--input', join(dir, 'texts.txt'), '--out', join(dir, 'emb.jsonl'));

@@ -48,14 +48,15 @@ function isTypedError(error: unknown): error is Error & { code: string } {
 /**
  * Runs the gradcache command line; returns the exit code: 0, 1 (verify failed, or an error —
  * printed as `gradcache: CODE: message` for a package's typed error, `gradcache: message`
- * otherwise, the stack only with --verbose), 2 (a bad command line, printed as one line).
+ * otherwise, the stack only with --verbose), 2 (a bad command line, printed as one line), 130
+ * (train stopped by Ctrl-C or SIGTERM, its checkpoint saved).
  */
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const verbose = argv.includes('--verbose');
   const [command, ...rest] = argv.filter((a) => a !== '--verbose');
   try {
-    if (command === 'train') await train(rest, out);
-    else if (command === 'eval') await evaluate(rest, out);
+    if (command === 'train') return await train(rest, out);
+    if (command === 'eval') await evaluate(rest, out);
     else if (command === 'encode') await encode(rest, out);
     else if (command === 'search') await search(rest, out);
     else if (command === 'verify') return await verifyModel(rest, out);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainerError, check } from './errors.js';
@@ -29,8 +29,14 @@ interface Manifest extends CheckpointState {
   variables: TensorEntry[];
   optimizer: { className: string; iterations: number; slots: TensorEntry[]; extra: TensorEntry[] };
   bytes: number;
+  /** Of tensors.bin. */
   sha256: string;
 }
+
+/** The manifest's own checksum: of its JSON without this field, so a changed position or offset is caught too. */
+const MANIFEST_CHECKSUM = 'manifestSha256';
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** Optimizer fields tfjs recomputes on setWeights with pow() — not bit-identical to the running product (Adam, Adamax). */
 const RUNNING_PRODUCTS = ['accBeta1', 'accBeta2'] as const;
@@ -103,7 +109,7 @@ export async function saveCheckpoint(
     variables: strip(variableEntries),
     optimizer: { className: optimizer.getClassName(), iterations, slots: strip(slotEntries), extra: strip(extraEntries) },
     bytes: data.length,
-    sha256: createHash('sha256').update(data).digest('hex'),
+    sha256: sha256(data),
   };
   // A new name every save (step, then save time): a save at a step that already has a checkpoint
   // never removes the folder `latest` names before the new one is in place.
@@ -114,7 +120,10 @@ export async function saveCheckpoint(
   await rm(temporary, { recursive: true, force: true });
   await mkdir(temporary);
   await writeDurable(join(temporary, 'tensors.bin'), data);
-  await writeDurable(join(temporary, 'checkpoint.json'), JSON.stringify(manifest));
+  await writeDurable(
+    join(temporary, 'checkpoint.json'),
+    JSON.stringify({ ...manifest, [MANIFEST_CHECKSUM]: sha256(JSON.stringify(manifest)) }),
+  );
   await rename(temporary, join(directory, name));
   await writeDurable(join(directory, `${LATEST}.partial-${process.pid}`), name);
   await rename(join(directory, `${LATEST}.partial-${process.pid}`), join(directory, LATEST));
@@ -130,7 +139,54 @@ function corrupt(directory: string, why: string): TrainerError {
   );
 }
 
-/** Reads the checkpoint `latest` names in `directory`, verifying its checksum; nothing is assigned. */
+/** The folder names saveCheckpoint writes; `latest` must name one (never a path elsewhere). */
+const CHECKPOINT_NAME = /^step-\d{8}-[0-9a-z]{12}$/;
+/** A manifest larger than this is not one saveCheckpoint wrote (it lists names and shapes only). */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** Why `entry` is not a tensor inside `bytes` bytes of data, or undefined when it is. */
+function entryProblem(entry: unknown, bytes: number): string | undefined {
+  if (!isRecord(entry)) return 'is not an object';
+  const { name, shape, dtype, offset, length } = entry;
+  if (typeof name !== 'string') return 'has no name';
+  if (!Array.isArray(shape) || !shape.every(isCount)) return `(${name}) has shape ${JSON.stringify(shape)}, not a list of sizes`;
+  if (dtype !== 'float32' && dtype !== 'int32') return `(${name}) has dtype ${JSON.stringify(dtype)}, not float32 or int32`;
+  if (!isCount(offset) || !isCount(length) || offset % 4 !== 0 || offset + length > bytes) {
+    return `(${name}) has bytes ${String(offset)}…+${String(length)}, outside tensors.bin's ${bytes}`;
+  }
+  if (length !== 4 * shape.reduce((a: number, b: number) => a * b, 1)) return `(${name}) has ${length} bytes for shape [${shape}]`;
+  return undefined;
+}
+
+/** Every field loadCheckpoint uses, checked against the data — before anything is assigned. */
+function manifestProblem(m: unknown, bytes: number): string | undefined {
+  if (!isRecord(m) || m['format'] !== FORMAT || m['version'] !== 1) return `is not a ${FORMAT} v1 manifest`;
+  const position = m['position'];
+  if (!isRecord(position) || !['epoch', 'batch', 'step'].every((k) => isCount(position[k]))) return 'has no position {epoch, batch, step}';
+  if (!isRecord(m['meta'])) return 'has no meta object';
+  const optimizer = m['optimizer'];
+  if (!isRecord(optimizer) || typeof optimizer['className'] !== 'string' || !isCount(optimizer['iterations'])) {
+    return 'has no optimizer {className, iterations, slots, extra}';
+  }
+  const lists: [string, unknown][] = [
+    ['variables', m['variables']],
+    ['optimizer slots', optimizer['slots']],
+    ['optimizer extra', optimizer['extra']],
+  ];
+  for (const [what, list] of lists) {
+    if (!Array.isArray(list)) return `has no ${what} list`;
+    for (const [k, entry] of list.entries()) {
+      const problem = entryProblem(entry, bytes);
+      if (problem !== undefined) return `has ${what} entry ${k} that ${problem}`;
+    }
+  }
+  return undefined;
+}
+
+/** Reads the checkpoint `latest` names in `directory`, verifying its checksum and manifest; nothing is assigned. */
 async function readCheckpoint(directory: string): Promise<{ manifest: Manifest; data: Uint8Array }> {
   let name: string;
   try {
@@ -138,19 +194,38 @@ async function readCheckpoint(directory: string): Promise<{ manifest: Manifest; 
   } catch (error) {
     throw corrupt(directory, `has no readable '${LATEST}' pointer (${(error as Error).message})`);
   }
-  let manifest: Manifest;
+  if (!CHECKPOINT_NAME.test(name)) {
+    throw corrupt(
+      directory,
+      `has a '${LATEST}' pointer naming ${JSON.stringify(name.slice(0, 80))}, not a step-<8 digits>-<id> folder in it`,
+    );
+  }
+  let manifest: unknown;
   let data: Uint8Array;
   try {
-    manifest = JSON.parse(await readFile(join(directory, name, 'checkpoint.json'), 'utf8')) as Manifest;
+    const manifestPath = join(directory, name, 'checkpoint.json');
+    const size = (await stat(manifestPath)).size;
+    if (size > MAX_MANIFEST_BYTES) throw new Error(`checkpoint.json is ${size} bytes, over ${MAX_MANIFEST_BYTES}`);
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
     data = new Uint8Array(await readFile(join(directory, name, 'tensors.bin')));
   } catch (error) {
     throw corrupt(directory, `names ${name}, which cannot be read (${(error as Error).message})`);
   }
-  if (manifest.format !== FORMAT || manifest.version !== 1) throw corrupt(directory, `holds no ${FORMAT} v1 (${name})`);
-  if (data.length !== manifest.bytes || createHash('sha256').update(data).digest('hex') !== manifest.sha256) {
+  // Checkpoints from before the manifest had its own checksum load on the data's alone.
+  if (isRecord(manifest) && MANIFEST_CHECKSUM in manifest) {
+    const { [MANIFEST_CHECKSUM]: expected, ...rest } = manifest;
+    manifest = rest;
+    if (sha256(JSON.stringify(rest)) !== expected)
+      throw corrupt(directory, `has a checkpoint.json in ${name} that does not match its checksum (modified)`);
+  }
+  const header = manifest as Partial<Manifest> | null;
+  if (header?.format !== FORMAT || header.version !== 1) throw corrupt(directory, `holds no ${FORMAT} v1 (${name})`);
+  if (data.length !== header.bytes || sha256(data) !== header.sha256) {
     throw corrupt(directory, `has a tensors.bin in ${name} that does not match its checksum (truncated or modified)`);
   }
-  return { manifest, data };
+  const problem = manifestProblem(manifest, data.length);
+  if (problem !== undefined) throw corrupt(directory, `has a checkpoint.json in ${name} that ${problem}`);
+  return { manifest: manifest as Manifest, data };
 }
 
 function tensorOf(entry: TensorEntry, data: Uint8Array): tf.Tensor {
@@ -185,6 +260,21 @@ export async function loadCheckpoint(
   });
   if (manifest.optimizer.className !== contents.optimizer.getClassName()) {
     throw corrupt(directory, `was saved with a ${manifest.optimizer.className}, not a ${contents.optimizer.getClassName()}`);
+  }
+  // Optimizer slots come a group per kind (Adam: every m, then every v), each in the variables' order.
+  const n = contents.variables.length;
+  const savedSlots = manifest.optimizer.slots;
+  const slotMismatch = savedSlots.some(
+    (e, k) => n === 0 || !tf.util.arraysEqual(e.shape, (contents.variables[k % n] as tf.Variable).shape),
+  );
+  if (savedSlots.length % Math.max(n, 1) !== 0 || slotMismatch) {
+    throw corrupt(directory, `has ${savedSlots.length} optimizer slots that do not match the ${n} variables' shapes`);
+  }
+  for (const e of manifest.optimizer.extra) {
+    const field = (contents.optimizer as unknown as Record<string, unknown>)[e.name];
+    if (field instanceof tf.Variable && !tf.util.arraysEqual(field.shape, e.shape)) {
+      throw corrupt(directory, `has optimizer field ${e.name} as [${e.shape}], the optimizer's is [${field.shape}]`);
+    }
   }
   tf.tidy(() => {
     contents.variables.forEach((v, k) => v.assign(tensorOf(saved[k] as TensorEntry, data)));

@@ -1,11 +1,13 @@
 import { appendFile, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { openPairs } from '@gradcache/data/node';
 import { evaluatePairs, PAIR_LOSSES, pairsTask, wordnetRetrievalTask } from '@gradcache/recipes/node';
 import { encoderVariables, type FitCallbacks, fit, type Position, STRATEGIES, warmupCosine } from '@gradcache/trainer';
-import { consoleProgress, hasCheckpoint, jsonlLog, loadCheckpoint, saveCheckpoint } from '@gradcache/trainer/node';
+import { consoleProgress, jsonlLog, loadCheckpoint, saveCheckpoint } from '@gradcache/trainer/node';
 import { bytes, choice, type Flags, formatMetrics, number, parse, setBackend, UsageError } from '../args.js';
+import { checkResumed, type RunSettings, resumeSettings } from '../resume.js';
+import { stopOnSignal } from '../stop-signal.js';
 import { loadTextModel } from '../text-model.js';
 
 export const TRAIN_HELP = `gradcache train — fine-tune a text encoder on your pairs with GradCache (or train the WordNet demo retriever)
@@ -33,11 +35,13 @@ Usage: gradcache train --model <dir> --data <pairs> [options]
   --train-pairs <n>   WordNet only: use the first n training pairs   [all]
   --backend <b>       wasm | cpu | webgpu                            [wasm]
   --out <dir>         model/, best/, checkpoints/, metrics.jsonl     [runs/<data or wordnet>]
-  --resume            continue from the checkpoint in --out
+  --save-every <n>    steps between checkpoints                      [each epoch]
+  --resume            continue the run in --out from its last checkpoint, with its settings
   -h, --help
 
 Writes <out>/model (the fine-tuned model, in the format it was read in), <out>/best (the best by
 nDCG@10 when --eval is given), <out>/checkpoints (resumable), <out>/metrics.jsonl and eval.jsonl.
+Ctrl-C stops after the current step and saves a checkpoint (exit 130); --resume continues from it.
 `;
 
 const FLAGS: Flags = {
@@ -59,13 +63,53 @@ const FLAGS: Flags = {
   'train-pairs': { type: 'string' },
   backend: { type: 'string' },
   out: { type: 'string' },
+  'save-every': { type: 'string' },
   resume: { type: 'boolean' },
 };
 
-/** `gradcache train`: your pairs with --model/--data, else the WordNet recipe. */
-export async function train(args: string[], out: (line: string) => void): Promise<void> {
+/** What a resumed run keeps (meta key → flag); flags left out on --resume take these values. */
+const RUN_SETTINGS: RunSettings = { strategy: 'strategy', batchSize: 'batch', epochs: 'epochs', lr: 'lr', seed: 'seed' };
+const PAIRS_SETTINGS: RunSettings = { ...RUN_SETTINGS, loss: 'loss', temperature: 'temperature', data: 'data' };
+const WORDNET_SETTINGS: RunSettings = { ...RUN_SETTINGS, chunkSize: 'chunk', trainPairs: 'train-pairs' };
+
+/** Exit code of a run stopped by Ctrl-C or SIGTERM after saving its checkpoint (128 + SIGINT). */
+const STOPPED = 130;
+
+/**
+ * The callbacks that save `checkpoints` (every `saveEvery` steps and at each epoch's end, never twice
+ * for one step) and `finish`, which saves where a stopped run stopped and says how to continue.
+ */
+function checkpointing(
+  checkpoints: string,
+  contents: { variables: readonly tf.Variable[]; optimizer: tf.Optimizer; meta: Record<string, unknown> },
+  saveEvery: number | undefined,
+) {
+  let savedAt = -1;
+  const save = async (position: Position) => {
+    if (position.step === savedAt) return;
+    await saveCheckpoint(checkpoints, {
+      variables: contents.variables,
+      optimizer: contents.optimizer,
+      state: { position, meta: contents.meta },
+    });
+    savedAt = position.step;
+  };
+  const callbacks: FitCallbacks = {
+    onStep: async (_log, position) => {
+      if (saveEvery !== undefined && position.step % saveEvery === 0) await save(position);
+    },
+    onEpochEnd: async (_epoch, position) => save(position),
+  };
+  return { callbacks, save };
+}
+
+/** `gradcache train`: your pairs with --model/--data, else the WordNet recipe. Returns the exit code (0, or 130 when stopped). */
+export async function train(args: string[], out: (line: string) => void): Promise<number> {
   const values = parse('train', args, FLAGS);
-  if (values['help'] === true) return out(TRAIN_HELP);
+  if (values['help'] === true) {
+    out(TRAIN_HELP);
+    return 0;
+  }
   if (values['model'] !== undefined || values['data'] !== undefined) return trainPairs(values, out);
   for (const flag of ['eval', 'eval-every', 'loss', 'temperature', 'memory', 'max-length', 'bad-rows']) {
     if (values[flag] !== undefined)
@@ -85,14 +129,18 @@ function learning(values: Record<string, string | boolean | undefined>, defaults
     epochs: number('epochs', values['epochs'], defaults.epochs, { min: 1 }),
     lr,
     seed: number('seed', values['seed'], 0),
+    saveEvery: values['save-every'] === undefined ? undefined : number('save-every', values['save-every'], 0, { min: 1 }),
   };
 }
 
-async function trainPairs(values: Record<string, string | boolean | undefined>, out: (line: string) => void): Promise<void> {
+async function trainPairs(values: Record<string, string | boolean | undefined>, out: (line: string) => void): Promise<number> {
   const modelDir = values['model'] as string | undefined;
   const dataPath = values['data'] as string | undefined;
   if (modelDir === undefined || dataPath === undefined) throw new UsageError('--model and --data go together. See gradcache train --help.');
-  const { strategy, batchSize, epochs, lr, seed } = learning(values, { lr: 2e-5, epochs: 1 });
+  const dir = (values['out'] as string | undefined) ?? join('runs', dataPath.replace(/^.*[\\/]/, '').replace(/\.\w+$/, ''));
+  const checkpoints = join(dir, 'checkpoints');
+  const saved = await resumeSettings(values, checkpoints, PAIRS_SETTINGS);
+  const { strategy, batchSize, epochs, lr, seed, saveEvery } = learning(values, { lr: 2e-5, epochs: 1 });
   const chunkValue = values['chunk'] ?? 'auto';
   const chunkSize = chunkValue === 'auto' ? 'auto' : number('chunk', chunkValue, 32, { min: 1 });
   if (chunkSize === 'auto' && strategy !== 'cached')
@@ -107,7 +155,8 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
   const evalPath = values['eval'] as string | undefined;
   const evalEvery = values['eval-every'] === undefined ? undefined : number('eval-every', values['eval-every'], 0, { min: 1 });
   if (evalEvery !== undefined && evalPath === undefined) throw new UsageError('--eval-every needs --eval.');
-  const dir = (values['out'] as string | undefined) ?? join('runs', dataPath.replace(/^.*[\\/]/, '').replace(/\.\w+$/, ''));
+  const meta = { task: 'pairs', model: modelDir, data: resolve(dataPath), strategy, batchSize, epochs, lr, seed, loss, temperature };
+  checkResumed(saved, meta, PAIRS_SETTINGS, dir);
   await setBackend(values['backend']);
 
   const trainFile = await openPairs(dataPath, { badRows });
@@ -125,13 +174,10 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
   const model = await loadTextModel(modelDir, maxLength === undefined ? {} : { maxLength });
   const task = pairsTask({ model, train: trainFile, loss, temperature });
   const optimizer = tf.train.adam(lr);
-  const checkpoints = join(dir, 'checkpoints');
-  const meta = { task: 'pairs', model: modelDir, data: dataPath, strategy, batchSize, epochs, lr, seed, loss, temperature };
   let start: Position = { epoch: 0, batch: 0, step: 0 };
+  const { signal, release } = stopOnSignal(out);
   try {
-    if (values['resume'] === true) {
-      if (!(await hasCheckpoint(checkpoints)))
-        throw new UsageError(`--resume: no checkpoint in ${checkpoints}; train without --resume first.`);
+    if (saved !== undefined) {
       start = (await loadCheckpoint(checkpoints, { variables: model.variables, optimizer })).position;
       out(`resumed at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})`);
     }
@@ -146,12 +192,12 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
         `${trainFile.size % rowsPerStep > 0 ? ` (${trainFile.size % rowsPerStep} rows left over each epoch)` : ''} → ${dir}`,
     );
     let best = Number.NEGATIVE_INFINITY;
+    const saving = checkpointing(checkpoints, { variables: model.variables, optimizer, meta }, saveEvery);
     const callbacks: FitCallbacks[] = [
       consoleProgress({ label: strategy }),
       jsonlLog(join(dir, 'metrics.jsonl'), { strategy }),
+      saving.callbacks,
       {
-        onEpochEnd: async (_epoch, position) =>
-          void (await saveCheckpoint(checkpoints, { variables: model.variables, optimizer, state: { position, meta } })),
         onEvaluation: async (metrics, position) => {
           out(
             `eval at step ${position.step}: ${formatMetrics({ recall: { 1: metrics['recall1'] as number, 10: metrics['recall10'] as number }, mrr: metrics['mrr'] as number, ndcg10: metrics['ndcg10'] as number, queries: metrics['queries'] as number })}`,
@@ -176,7 +222,7 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
               return { recall1: m.recall[1] as number, recall10: m.recall[10] as number, mrr: m.mrr, ndcg10: m.ndcg10, queries: m.queries };
             },
           };
-    await fit({
+    const result = await fit({
       encoders: task.encoders,
       loss: task.loss,
       data: task.train,
@@ -190,37 +236,40 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
       start,
       learningRate: warmupCosine({ peak: lr }),
       callbacks,
+      signal,
       ...(evaluation === undefined ? {} : { evaluation }),
     });
+    if (signal.aborted) return await stopped(saving.save, result.position, steps, checkpoints, out);
     await rm(join(dir, 'model'), { recursive: true, force: true });
     await model.save(join(dir, 'model'));
     out(`wrote ${join(dir, 'model')}${evalPairs === undefined ? '' : ` and ${join(dir, 'best')} (nDCG@10 ${best.toFixed(3)})`}`);
+    return 0;
   } finally {
+    release();
     optimizer.dispose();
     model.dispose();
     await trainFile.close();
   }
 }
 
-async function trainWordNet(values: Record<string, string | boolean | undefined>, out: (line: string) => void): Promise<void> {
-  const { strategy, batchSize, epochs, lr, seed } = learning(values, { lr: 0.005, epochs: 4 });
+async function trainWordNet(values: Record<string, string | boolean | undefined>, out: (line: string) => void): Promise<number> {
+  const dir = (values['out'] as string | undefined) ?? join('runs', 'wordnet');
+  const checkpoints = join(dir, 'checkpoints');
+  const saved = await resumeSettings(values, checkpoints, WORDNET_SETTINGS);
+  const { strategy, batchSize, epochs, lr, seed, saveEvery } = learning(values, { lr: 0.005, epochs: 4 });
   const chunkSize = number('chunk', values['chunk'], 32, { min: 1 });
   const trainPairs = values['train-pairs'] === undefined ? undefined : number('train-pairs', values['train-pairs'], 0, { min: 2 });
-  const dir = (values['out'] as string | undefined) ?? join('runs', 'wordnet');
+  const taskOptions = { seed, ...(trainPairs === undefined ? {} : { trainPairs }) };
+  const meta = { task: 'wordnet', taskOptions, trainPairs, strategy, batchSize, chunkSize, epochs, lr, seed };
+  checkResumed(saved, meta, WORDNET_SETTINGS, dir);
   await setBackend(values['backend']);
 
-  const taskOptions = { seed, ...(trainPairs === undefined ? {} : { trainPairs }) };
   const task = await wordnetRetrievalTask(taskOptions);
   const optimizer = tf.train.adam(lr);
   const variables = encoderVariables(task.encoders);
-  const checkpoints = join(dir, 'checkpoints');
-  const meta = { task: 'wordnet', taskOptions, strategy, batchSize, chunkSize, epochs, lr, seed };
   let start: Position = { epoch: 0, batch: 0, step: 0 };
-  if (values['resume'] === true) {
-    if (!(await hasCheckpoint(checkpoints)))
-      throw new UsageError(`--resume: no checkpoint in ${checkpoints}; train without --resume first.`);
-    const state = await loadCheckpoint(checkpoints, { variables, optimizer });
-    start = state.position;
+  if (saved !== undefined) {
+    start = (await loadCheckpoint(checkpoints, { variables, optimizer })).position;
     out(`resumed at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})`);
   }
   const rowsPerStep = strategy === 'small' ? chunkSize : batchSize;
@@ -228,27 +277,42 @@ async function trainWordNet(values: Record<string, string | boolean | undefined>
   out(
     `WordNet definition → words on ${tf.getBackend()}: ${task.train.size} training pairs, ${strategy}, batch ${rowsPerStep}, ${totalSteps} steps → ${dir}`,
   );
-  await fit({
-    ...task,
-    optimizer,
-    data: task.train,
-    batchSize,
-    chunkSize,
-    strategy,
-    epochs,
-    seed,
-    start,
-    learningRate: warmupCosine({ peak: lr }),
-    callbacks: [
-      consoleProgress({ label: strategy }),
-      jsonlLog(join(dir, 'metrics.jsonl'), { strategy }),
-      {
-        onEpochEnd: async (_epoch, position) =>
-          void (await saveCheckpoint(checkpoints, { variables, optimizer, state: { position, meta } })),
-      },
-    ],
-  });
-  out(`validation: ${formatMetrics(await task.evaluate('validation'))}`);
-  optimizer.dispose();
-  task.dispose();
+  const saving = checkpointing(checkpoints, { variables, optimizer, meta }, saveEvery);
+  const { signal, release } = stopOnSignal(out);
+  try {
+    const result = await fit({
+      ...task,
+      optimizer,
+      data: task.train,
+      batchSize,
+      chunkSize,
+      strategy,
+      epochs,
+      seed,
+      start,
+      signal,
+      learningRate: warmupCosine({ peak: lr }),
+      callbacks: [consoleProgress({ label: strategy }), jsonlLog(join(dir, 'metrics.jsonl'), { strategy }), saving.callbacks],
+    });
+    if (signal.aborted) return await stopped(saving.save, result.position, totalSteps, checkpoints, out);
+    out(`validation: ${formatMetrics(await task.evaluate('validation'))}`);
+    return 0;
+  } finally {
+    release();
+    optimizer.dispose();
+    task.dispose();
+  }
+}
+
+/** A run stopped by a signal: its checkpoint saved where it stopped, and how to go on. */
+async function stopped(
+  save: (position: Position) => Promise<void>,
+  position: Position,
+  totalSteps: number,
+  checkpoints: string,
+  out: (line: string) => void,
+): Promise<number> {
+  await save(position);
+  out(`stopped at step ${position.step} of ${totalSteps}; checkpoint in ${checkpoints}. Run the same command with --resume to continue.`);
+  return STOPPED;
 }
