@@ -291,7 +291,12 @@ if (section === 'minilm') {
         seconds: Number.NaN,
         peakMiB: Number.NaN,
         tokensPerSecond: Number.NaN,
-        error: (error as Error).message.split('\n')[0]?.slice(0, 120) as string,
+        // A typed error by its code and first clause ("WASM_HEAP_LIMIT: allocating 0.01 GiB would take the heap past its safe limit of 3.00 GiB").
+        error: (() => {
+          const e = error as Error & { code?: string };
+          const first = (e.message.split('\n')[0] as string).replace(/^[\w ]+: /, '').split(' (')[0] as string;
+          return e.code === undefined ? first : `${e.code}: ${first}`;
+        })(),
       });
     }
     const r = rows.at(-1) as (typeof rows)[number];

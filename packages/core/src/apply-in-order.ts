@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { adamByVariable, isAdam } from './adam-by-variable.js';
 import { check } from './errors.js';
 import { snapshotState } from './state-snapshot.js';
 
@@ -21,8 +22,10 @@ export interface ApplyOptions {
  * tfjs optimizers — Adam, RMSProp, Adamax — key their slot variables by position, so a subset or
  * another order would mix moment estimates between same-shaped variables: pass the full variable
  * set, in one fixed order, every time. All or nothing: non-finite gradients are refused before
- * anything is applied, and if the optimizer throws every variable is put back as it was. Frees
- * nothing it is given.
+ * anything is applied, and if the update throws (out of memory) every variable and optimizer slot
+ * is put back as it was, so the step can be retried. Adam is applied variable by variable
+ * (`adamByVariable`: the same bits, one variable's temporaries at a time); other optimizers by
+ * their own `applyGradients`. Frees nothing it is given.
  *
  * The one place gradients meet an optimizer: `step`, the trainer's `fit` and `@gradcache/parallel`'s
  * replicas all call it.
@@ -54,20 +57,37 @@ export function applyInOrder(
     () => `${caller}: clipNorm needs the gradients' finite global norm (gradNorm), got ${gradNorm}.`,
   );
   const scale = clipNorm !== undefined && (gradNorm as number) > clipNorm ? clipNorm / (gradNorm as number) : 1;
-  const weights = snapshotState(variables);
+  const gradient = (v: tf.Variable): tf.Tensor => {
+    const g = grads[v.name] as tf.Tensor;
+    return scale === 1 ? g : tf.mul(g, scale);
+  };
+  if (isAdam(optimizer)) {
+    adamByVariable(optimizer, variables, (i) => gradient(variables[i] as tf.Variable));
+    return;
+  }
+  // Any other optimizer: its own update, with the weights and its slots saved to put back.
+  const before = new Set(optimizerVariables(optimizer));
+  const saved = snapshotState([...variables, ...before]);
   try {
-    tf.tidy(() => {
-      optimizer.applyGradients(
-        variables.map((v) => {
-          const g = grads[v.name] as tf.Tensor;
-          return { name: v.name, tensor: scale === 1 ? g : tf.mul(g, scale) };
-        }),
-      );
-    });
+    tf.tidy(() => optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: gradient(v) }))));
   } catch (error) {
-    weights.restore();
+    saved.restore();
+    // Slots this update created began at zero; they may hold part of it now.
+    for (const v of optimizerVariables(optimizer)) if (!before.has(v)) tf.tidy(() => v.assign(tf.zerosLike(v)));
     throw error;
   } finally {
-    weights.dispose();
+    saved.dispose();
   }
+}
+
+/** The variables a tfjs optimizer keeps (its slots, as `{ variable }` lists, and scalar state such as Adamax's). */
+function optimizerVariables(optimizer: tf.Optimizer): tf.Variable[] {
+  return Object.values(optimizer).flatMap((field: unknown) => {
+    if (field instanceof tf.Variable) return [field];
+    if (!Array.isArray(field)) return [];
+    return field.flatMap((entry: unknown) => {
+      const variable = (entry as { variable?: unknown } | null)?.variable;
+      return variable instanceof tf.Variable ? [variable] : [];
+    });
+  });
 }

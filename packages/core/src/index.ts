@@ -7,5 +7,6 @@ export type { Batch, ChunkInput, EncodeContext, Encoder, EncoderOutput, GetRep, 
 export { GradCacheError, type GradCacheErrorCode } from './errors.js';
 export { functionEncoder, type FunctionEncoderSpec } from './function-encoder.js';
 export { measureMemory, measureMemorySync, type MemoryReport } from './memory.js';
+export { isOutOfMemory } from './out-of-memory.js';
 export { gradCacheMatchers, verify, type ReplayCheck, type VariableCheck, type VerifyOptions, type VerifyReport } from './verify.js';
 export { tokenBudgetChunks, type TokenBudgetOptions } from './token-budget-chunks.js';

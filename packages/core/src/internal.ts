@@ -13,6 +13,7 @@ export {
   type RepGradients,
 } from './phases.js';
 export { applyInOrder, type ApplyOptions } from './apply-in-order.js';
+export { defaultMemoryBudget } from './auto-chunk.js';
 export { batchChecks, readChecks, relativeDrift, type DriftSite } from './checks.js';
 export { batchSize, batchTensors, chunkBatch, chunkRanges, sliceBatch, type ChunkRange } from './chunk-input.js';
 export { resolveConfig } from './config.js';

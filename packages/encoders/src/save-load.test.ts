@@ -2,12 +2,18 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from '@gradcache/testing';
 import { convEncoder } from './conv-encoder.js';
 import { layersEncoder } from './layers-encoder.js';
 import { loadModel, saveModel } from './save-load.js';
 import { textEncoder } from './text-encoder.js';
+import type { EncoderError } from './errors.js';
+import { mlpEncoder } from './mlp-encoder.js';
+
+/** A small two-layer MLP's model. */
+const tiny = () => mlpEncoder({ inputDim: 3, widths: [4, 2], seed: 1, name: `tiny${Math.random().toString(36).slice(2, 6)}` }).model;
 
 beforeAll(() => useBackend('cpu'));
 
@@ -79,5 +85,56 @@ describe('saveModel / loadModel', () => {
 
   test('says which file it cannot read', async () => {
     await expect(loadModel('/nonexistent/dir')).rejects.toThrow(/loadModel: cannot read the model file \/nonexistent\/dir\/model\.json/);
+  });
+
+  test('a manifest naming weights outside the folder, or malformed, is refused before any file is read; every byte change to model.json loads the same model or is INVALID_FILE', async () => {
+    const model = tiny();
+    const dir = await mkdtemp(join(tmpdir(), 'gradcache-hostile-'));
+    await saveModel(model, dir);
+    const secret = join(dir, '..', `secret-${Date.now()}.bin`);
+    await writeFile(secret, new Uint8Array(4096));
+    const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+    for (const path of [`../${secret.split('/').at(-1)}`, secret, '.', './']) {
+      await writeFile(
+        join(dir, 'model.json'),
+        JSON.stringify({ ...json, weightsManifest: [{ ...json.weightsManifest[0], paths: [path] }] }),
+      );
+      await expect(loadModel(dir)).rejects.toThrowError(
+        /names the weights file .*, which is not inside .*; a model's weights sit beside its model\.json/,
+      );
+    }
+    for (const manifest of [
+      [{ paths: 'weights.bin', weights: [] }],
+      [null],
+      [{ paths: ['./weights.bin'], weights: [{ name: 'w', shape: [-1] }] }],
+    ]) {
+      await writeFile(join(dir, 'model.json'), JSON.stringify({ ...json, weightsManifest: manifest }));
+      await expect(loadModel(dir)).rejects.toThrowError(
+        /weightsManifest entry 0 without \{ paths: \[file names\], weights: \[\{ name, shape, dtype/,
+      );
+    }
+    const original = JSON.stringify(json);
+    await writeFile(join(dir, 'model.json'), original);
+    const reference = (await loadModel(dir)).getWeights().map((w) => Array.from(w.dataSync()));
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.nat(original.length - 1), fc.integer({ min: 32, max: 126 }), async (at, code) => {
+        await writeFile(join(dir, 'model.json'), original.slice(0, at) + String.fromCharCode(code) + original.slice(at + 1));
+        const tensors = tf.memory().numTensors;
+        try {
+          const loaded = await loadModel(dir);
+          // A change tfjs ignores (a name, a config field it does not read) may load: then the weights are the same.
+          expect(loaded.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(reference);
+          loaded.dispose();
+        } catch (error) {
+          refused += 1;
+          expect((error as EncoderError).code, String(error)).toBe('INVALID_FILE');
+        }
+        expect(tf.memory().numTensors).toBe(tensors);
+      }),
+      { numRuns: 300, seed: 22 },
+    );
+    expect(refused).toBeGreaterThan(0);
+    model.dispose();
   });
 });

@@ -1,11 +1,13 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve, isAbsolute } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { EncoderError } from './errors.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
+/** tfjs's rule for tensor (and so layer) names. */
+const VALID_NAME = /^[A-Za-z0-9][-A-Za-z0-9._/]*$/;
 
 function concatBuffers(data: tf.io.WeightData): ArrayBuffer {
   return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : (data as ArrayBuffer);
@@ -85,7 +87,54 @@ export async function loadModel(directory: string): Promise<tfl.LayersModel> {
       `loadModel: ${jsonPath} is not a tfjs layers model (it needs modelTopology and weightsManifest).`,
     );
   }
-  const buffers = await Promise.all(manifest.flatMap((group) => group.paths.map((p) => readPart(join(directory, p), 'weights file'))));
+  const groupProblem = manifest.findIndex(
+    (group) =>
+      typeof group !== 'object' ||
+      group === null ||
+      !Array.isArray(group.paths) ||
+      !group.paths.every((p) => typeof p === 'string') ||
+      !Array.isArray(group.weights) ||
+      !group.weights.every(
+        (w) =>
+          typeof w?.name === 'string' &&
+          Array.isArray(w.shape) &&
+          w.shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
+          ['float32', 'int32', 'bool'].includes(w.dtype) &&
+          (w.quantization === undefined || ['uint8', 'uint16', 'float16'].includes(w.quantization?.dtype)),
+      ),
+  );
+  if (groupProblem !== -1) {
+    throw new EncoderError(
+      'INVALID_FILE',
+      `loadModel: ${jsonPath} has weightsManifest entry ${groupProblem} without { paths: [file names], weights: [{ name, shape, dtype: float32 | int32 | bool }] }.`,
+    );
+  }
+  // tfjs throws on a layer name that is not a valid tensor name only after making some tensors: check first.
+  type Topology = { config?: { layers?: unknown } };
+  const topologyConfig = ((json.modelTopology as { model_config?: Topology }).model_config ?? (json.modelTopology as Topology)).config;
+  const layers = Array.isArray(topologyConfig?.layers) ? (topologyConfig.layers as { config?: { name?: unknown }; name?: unknown }[]) : [];
+  const badName = layers
+    .flatMap((layer) => [layer?.name, layer?.config?.name])
+    .find((name) => name !== undefined && (typeof name !== 'string' || !VALID_NAME.test(name)));
+  if (badName !== undefined) {
+    throw new EncoderError(
+      'INVALID_FILE',
+      `loadModel: ${jsonPath} has the layer name ${JSON.stringify(badName)}, which tfjs cannot use (letters, digits, - . _ /).`,
+    );
+  }
+  // Weights files live in the model's folder: a path that leaves it (../, absolute) is refused unread.
+  const paths = manifest.flatMap((group) => group.paths);
+  const outside = paths.find((p) => {
+    const rel = relative(resolve(directory), resolve(directory, p));
+    return rel === '' || rel.startsWith('..') || isAbsolute(rel);
+  });
+  if (outside !== undefined) {
+    throw new EncoderError(
+      'INVALID_FILE',
+      `loadModel: ${jsonPath} names the weights file ${JSON.stringify(outside)}, which is not inside ${directory}; a model's weights sit beside its model.json.`,
+    );
+  }
+  const buffers = await Promise.all(paths.map((p) => readPart(join(directory, p), 'weights file')));
   const weightData = tf.io.concatenateArrayBuffers(
     buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
   );
@@ -98,13 +147,23 @@ export async function loadModel(directory: string): Promise<tfl.LayersModel> {
         'the file is truncated or belongs to another model. Save the model again.',
     );
   }
-  const handler: tf.io.IOHandler = { load: async () => tf.io.getModelArtifactsForJSON(json, async () => [specs, weightData]) };
-  // A model that fails while loading has already created some of its variables: free them.
+  // The topology first (its variables hold their initial values), then the weights, decoded here so
+  // that a failure frees them: tfjs's loadLayersModel leaks the decoded weights when they do not fit.
+  const topology: tf.io.IOHandler = { load: async () => ({ modelTopology: json.modelTopology }) };
   const before = new Set(Object.keys(tf.engine().registeredVariables));
+  let model: tfl.LayersModel | undefined;
+  let weights: tf.NamedTensorMap = {};
   try {
-    return await tfl.loadLayersModel(handler);
+    model = await tfl.loadLayersModel(topology);
+    weights = tf.io.decodeWeights(weightData, specs);
+    model.loadWeights(weights, true);
+    return model;
   } catch (error) {
+    model?.dispose();
+    // A model that fails while building has already created some of its variables: free them.
     for (const [name, v] of Object.entries(tf.engine().registeredVariables)) if (!before.has(name)) v.dispose();
     throw new EncoderError('INVALID_FILE', `loadModel: ${jsonPath} could not be loaded as a layers model: ${(error as Error).message}`);
+  } finally {
+    tf.dispose(weights);
   }
 }

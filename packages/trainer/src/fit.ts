@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type Batch, type Encoder, GradCache, type GradCacheResult, type LossFunction, measureMemory } from '@gradcache/core';
-import { applyInOrder, batchChecks, readChecks } from '@gradcache/core/internal';
+import {
+  type Batch,
+  type Encoder,
+  GradCache,
+  type GradCacheResult,
+  isOutOfMemory,
+  type LossFunction,
+  measureMemory,
+} from '@gradcache/core';
+import { applyInOrder, batchChecks, defaultMemoryBudget, readChecks } from '@gradcache/core/internal';
 import { batchCount, epochBatches } from '@gradcache/data';
 import { check, checkInteger } from './errors.js';
 import type { LearningRateSchedule } from './schedule.js';
@@ -61,6 +69,19 @@ export interface FitCallbacks {
   onEpochEnd?(epoch: number, position: Position): void | Promise<void>;
   /** After each evaluation (`FitOptions.evaluation`): its metrics and where the run is. */
   onEvaluation?(metrics: Record<string, number>, position: Position): void | Promise<void>;
+  /** With `outOfMemory: 'shrink'`: a step ran out of memory and is about to be retried with smaller chunks. */
+  onOutOfMemory?(event: OutOfMemoryEvent, position: Position): void | Promise<void>;
+}
+
+/** A step that ran out of memory, and what its retry uses. */
+export interface OutOfMemoryEvent {
+  /** The step being retried, 1-based (as StepLog's). */
+  step: number;
+  /** The chunk sizes (per encoder) that ran out. */
+  chunkSize: readonly number[];
+  /** The retry's chunk size, or with chunkSize 'auto' its memory budget (the chunks are measured again). */
+  retry: { chunkSize: number } | { memoryBudget: number };
+  error: Error;
 }
 
 /** Evaluation while training: `evaluate` runs every `everySteps` steps and after the last step. */
@@ -102,6 +123,14 @@ export interface FitOptions<E = unknown> {
   signal?: AbortSignal;
   /** Evaluate while training (a held-out set): every `everySteps` steps and at the end; results to `onEvaluation` and in the result. */
   evaluation?: Evaluation;
+  /**
+   * When a step runs out of memory (`isOutOfMemory`): `'throw'` (default), or `'shrink'` — retry
+   * the same step with half the chunk size (with chunkSize 'auto': half the memory budget, the
+   * chunks measured again), until it fits or the chunks are one row; each retry goes to
+   * `onOutOfMemory`. `'cached'` only: its gradient does not depend on the chunk size, so the run is
+   * the one it would have been (a failed step changes nothing).
+   */
+  outOfMemory?: 'throw' | 'shrink';
 }
 
 /**
@@ -184,13 +213,20 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     () => `fit: the data has ${data.size} rows, fewer than one batch of ${rowsPerStep}; lower batchSize.`,
   );
   const totalSteps = batchesPerEpoch * epochs;
-  const { memoryBudget } = options;
-  const gradCache =
-    strategy === 'cached'
-      ? new GradCache({ encoders, chunkSize, loss, seed, ...(memoryBudget === undefined ? {} : { memoryBudget }) })
-      : undefined;
+  const { memoryBudget, outOfMemory = 'throw' } = options;
+  check(
+    outOfMemory === 'throw' || (outOfMemory === 'shrink' && strategy === 'cached'),
+    'INVALID_OPTION',
+    () =>
+      `fit: outOfMemory must be 'throw' or 'shrink' ('shrink' for the cached strategy only: the others' results depend on the chunk size), got ${String(outOfMemory)} with ${strategy}.`,
+  );
   const position: Position = { ...(options.start ?? { epoch: 0, batch: 0, step: 0 }) };
-  if (gradCache !== undefined) gradCache.batchIndex = position.step;
+  const makeGradCache = (size: number | 'auto', budget: number | undefined): GradCache<E> => {
+    const made = new GradCache({ encoders, chunkSize: size, loss, seed, ...(budget === undefined ? {} : { memoryBudget: budget }) });
+    made.batchIndex = position.step;
+    return made;
+  };
+  let gradCache = strategy === 'cached' ? makeGradCache(chunkSize, memoryBudget) : undefined;
   const history: StepLog[] = [];
   let variables = gradCache?.variables ?? [...encoderVariables(encoders), ...(options.lossVariables ?? [])];
   const callbacks = options.callbacks ?? [];
@@ -239,31 +275,55 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
         () => `fit: the learning rate schedule gave ${learningRate} at step ${position.step}; it must give a finite number ≥ 0.`,
       );
       if (learningRate !== undefined) setLearningRate(optimizer, learningRate);
-      const { result: measured, peakBytes } = await measureMemory(async () => {
-        const indices = batches[position.batch] as number[];
-        const inputs = await data.batch(indices, position.epoch);
-        try {
-          const extra = data.extra?.(indices, position.epoch);
-          const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step, extra));
-          const { loss: value, grads, gradNorm, nonFinite } = result;
+      const attempt = () =>
+        measureMemory(async () => {
+          const indices = batches[position.batch] as number[];
+          const inputs = await data.batch(indices, position.epoch);
           try {
-            const lossValue = (await value.data())[0] as number;
-            const clip = clipNorm === undefined ? {} : { clipNorm };
-            applyInOrder(optimizer, variables, grads, {
-              nonFinite,
-              gradNorm,
-              ...clip,
-              loss: lossValue,
-              caller: `fit (step ${position.step})`,
-            });
-            return { lossValue, gradientPeakBytes, gradNorm };
+            const extra = data.extra?.(indices, position.epoch);
+            const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step, extra));
+            const { loss: value, grads, gradNorm, nonFinite } = result;
+            try {
+              const lossValue = (await value.data())[0] as number;
+              const clip = clipNorm === undefined ? {} : { clipNorm };
+              applyInOrder(optimizer, variables, grads, {
+                nonFinite,
+                gradNorm,
+                ...clip,
+                loss: lossValue,
+                caller: `fit (step ${position.step})`,
+              });
+              return { lossValue, gradientPeakBytes, gradNorm };
+            } finally {
+              tf.dispose([value, grads]);
+            }
           } finally {
-            tf.dispose([value, grads]);
+            tf.dispose(inputs as tf.TensorContainer);
           }
-        } finally {
-          tf.dispose(inputs as tf.TensorContainer);
+        });
+      let report: Awaited<ReturnType<typeof attempt>>;
+      for (;;) {
+        try {
+          report = await attempt();
+          break;
+        } catch (error) {
+          if (outOfMemory !== 'shrink' || gradCache === undefined || !isOutOfMemory(error)) throw error;
+          const sizes = gradCache.chunkSize; // [] when 'auto' ran out while measuring
+          if (sizes.length > 0 && Math.max(...sizes) <= 1) throw error; // one row a chunk, and still out of memory
+          const retry =
+            gradCache.config.chunkSize === 'auto'
+              ? {
+                  memoryBudget: Math.floor(
+                    (gradCache.autoChunk?.memoryBudget ?? gradCache.config.memoryBudget ?? defaultMemoryBudget()) / 2,
+                  ),
+                }
+              : { chunkSize: Math.floor(Math.max(...sizes) / 2) };
+          gradCache = 'chunkSize' in retry ? makeGradCache(retry.chunkSize, undefined) : makeGradCache('auto', retry.memoryBudget);
+          const event: OutOfMemoryEvent = { step: position.step + 1, chunkSize: sizes, retry, error: error as Error };
+          for (const c of callbacks) await c.onOutOfMemory?.(event, { ...position });
         }
-      });
+      }
+      const { result: measured, peakBytes } = report;
       const { lossValue, gradNorm, gradientPeakBytes } = measured;
       position.batch++;
       position.step++;

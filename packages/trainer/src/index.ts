@@ -8,6 +8,7 @@ export {
   type FitCallbacks,
   type FitOptions,
   type FitResult,
+  type OutOfMemoryEvent,
   type Position,
   type StepLog,
   type TrainingData,

@@ -9,6 +9,8 @@ type Malloc = (size: number) => number;
 interface EmscriptenModule {
   _malloc: Malloc;
   _free: (ptr: number) => void;
+  /** The heap; a new, longer view after the memory grows. */
+  HEAPU8: Uint8Array;
 }
 
 /** The allocator under the guard and the limit, per wasm module. */
@@ -18,6 +20,9 @@ interface Guard {
 }
 
 const guards = new WeakMap<object, Guard>();
+
+/** Blocks past the limit an allocation holds while it looks for one under it. */
+const MAX_RETRIES = 64;
 
 const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
@@ -32,7 +37,9 @@ function limitError(size: number, limit: number, what: string): BackendError {
 
 /**
  * Makes every wasm allocation through `Module._malloc` that would end past `limitBytes` of the heap
- * (or that malloc could not satisfy) throw a BackendError WASM_HEAP_LIMIT before any tensor uses it;
+ * (or that malloc could not satisfy) throw a BackendError WASM_HEAP_LIMIT before any tensor uses it —
+ * after looking for a free block under the limit that malloc's best fit passed over, so that a heap
+ * left fragmented by a refused step still serves the smaller step after it;
  * tfjs-wasm itself hands out offset 0 past ~3.6 GiB and silently overwrites other tensors.
  * Installing again changes the limit.
  *
@@ -55,12 +62,22 @@ export function installHeapGuard(backend: BackendWasm, limitBytes: number = DEFA
   }
   const guard: Guard = { raw: module._malloc, limit: limitBytes };
   const guarded: Malloc = (size) => {
-    const ptr = guard.raw(size) >>> 0;
-    if (size > 0 && (ptr === 0 || ptr + size > guard.limit)) {
-      if (ptr !== 0) module._free(ptr);
-      throw limitError(size, guard.limit, 'allocating');
+    let ptr = guard.raw(size) >>> 0;
+    if (size === 0 || (ptr !== 0 && ptr + size <= guard.limit)) return ptr;
+    // Past the limit. dlmalloc picks the best-fitting free block, not the lowest: a hole below the
+    // limit may still fit. Hold each block past the limit and ask again, until one fits under it or
+    // malloc has nothing more to offer; then give the held ones back.
+    // Stop once malloc grows the heap: it found no hole, and wasm memory never shrinks.
+    const held: number[] = [];
+    const heapSize = module.HEAPU8.length;
+    while (ptr !== 0 && ptr + size > guard.limit && held.length < MAX_RETRIES && module.HEAPU8.length === heapSize) {
+      held.push(ptr);
+      ptr = guard.raw(size) >>> 0;
     }
-    return ptr;
+    for (const p of held) module._free(p);
+    if (ptr !== 0 && ptr + size <= guard.limit) return ptr;
+    if (ptr !== 0) module._free(ptr);
+    throw limitError(size, guard.limit, 'allocating');
   };
   Object.defineProperty(module, '_malloc', {
     configurable: true,

@@ -3,7 +3,15 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { openPairs } from '@gradcache/data/node';
 import { evaluatePairs, PAIR_LOSSES, pairsTask, wordnetRetrievalTask } from '@gradcache/recipes/node';
-import { encoderVariables, type FitCallbacks, fit, type Position, STRATEGIES, warmupCosine } from '@gradcache/trainer';
+import {
+  encoderVariables,
+  type FitCallbacks,
+  fit,
+  type OutOfMemoryEvent,
+  type Position,
+  STRATEGIES,
+  warmupCosine,
+} from '@gradcache/trainer';
 import { consoleProgress, jsonlLog, loadCheckpoint, saveCheckpoint } from '@gradcache/trainer/node';
 import { bytes, choice, type Flags, formatMetrics, number, parse, setBackend, UsageError } from '../args.js';
 import { checkResumed, type RunSettings, resumeSettings } from '../resume.js';
@@ -198,6 +206,7 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
       jsonlLog(join(dir, 'metrics.jsonl'), { strategy }),
       saving.callbacks,
       {
+        onOutOfMemory: (event) => out(describeOutOfMemory(event)),
         onEvaluation: async (metrics, position) => {
           out(
             `eval at step ${position.step}: ${formatMetrics({ recall: { 1: metrics['recall1'] as number, 10: metrics['recall10'] as number }, mrr: metrics['mrr'] as number, ndcg10: metrics['ndcg10'] as number, queries: metrics['queries'] as number })}`,
@@ -237,6 +246,7 @@ async function trainPairs(values: Record<string, string | boolean | undefined>, 
       learningRate: warmupCosine({ peak: lr }),
       callbacks,
       signal,
+      ...(strategy === 'cached' ? { outOfMemory: 'shrink' as const } : {}),
       ...(evaluation === undefined ? {} : { evaluation }),
     });
     if (signal.aborted) return await stopped(saving.save, result.position, steps, checkpoints, out);
@@ -291,8 +301,14 @@ async function trainWordNet(values: Record<string, string | boolean | undefined>
       seed,
       start,
       signal,
+      ...(strategy === 'cached' ? { outOfMemory: 'shrink' as const } : {}),
       learningRate: warmupCosine({ peak: lr }),
-      callbacks: [consoleProgress({ label: strategy }), jsonlLog(join(dir, 'metrics.jsonl'), { strategy }), saving.callbacks],
+      callbacks: [
+        consoleProgress({ label: strategy }),
+        jsonlLog(join(dir, 'metrics.jsonl'), { strategy }),
+        saving.callbacks,
+        { onOutOfMemory: (event) => out(describeOutOfMemory(event)) },
+      ],
     });
     if (signal.aborted) return await stopped(saving.save, result.position, totalSteps, checkpoints, out);
     out(`validation: ${formatMetrics(await task.evaluate('validation'))}`);
@@ -302,6 +318,16 @@ async function trainWordNet(values: Record<string, string | boolean | undefined>
     optimizer.dispose();
     task.dispose();
   }
+}
+
+/** One line for a step retried with smaller chunks (fit's outOfMemory 'shrink', which train uses with the cached strategy). */
+function describeOutOfMemory(event: OutOfMemoryEvent): string {
+  const code = (event.error as { code?: string }).code;
+  const retry =
+    'chunkSize' in event.retry
+      ? `chunks of ${event.retry.chunkSize}`
+      : `a memory budget of ${(event.retry.memoryBudget / 2 ** 20).toFixed(0)} MiB`;
+  return `step ${event.step}: out of memory with chunks of ${event.chunkSize.join('/') || '(measuring)'}${code === undefined ? '' : ` (${code})`}; retrying with ${retry}`;
 }
 
 /** A run stopped by a signal: its checkpoint saved where it stopped, and how to go on. */
