@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectNoLeaks, useBackend } from '@gradcache/testing';
 import { augmentViews, imageBatch } from './augment.js';
@@ -119,6 +120,26 @@ describe('IDX', () => {
     expect(() => parseIdx(new Uint8Array([0x1f, 0x8b, 8, 0]))).toThrowError(/gzip-compressed/);
     expect(() => parseIdx(new Uint8Array([1, 2, 3, 4]))).toThrowError(/does not start with an IDX header/);
     expect(() => parseIdx(idx([3], [1, 2]))).toThrowError(/has 2 data bytes but its header \[3\] needs 3/);
+  });
+
+  test('hostile headers: dimensions whose product overflows, and any change to a header byte, give the original or INVALID_FILE without a large allocation', () => {
+    const huge = new Uint8Array([0, 0, 0x08, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2]);
+    expect(() => parseIdx(huge)).toThrowError(/has 2 data bytes but its header \[4294967295, 4294967295, 4294967295\] needs 7\.9\d+e\+28/);
+    const good = idx([2, 3], [1, 2, 3, 4, 5, 6]);
+    const original = [parseIdx(good).shape, Array.from(parseIdx(good).data)];
+    fc.assert(
+      fc.property(fc.nat(good.length - 7), fc.integer({ min: 0, max: 255 }), (at, byte) => {
+        const mutated = good.slice();
+        mutated[at] = byte; // the 12 header bytes (magic, type, rank, two sizes)
+        try {
+          const parsed = parseIdx(mutated);
+          expect([parsed.shape, Array.from(parsed.data)]).toEqual(original);
+        } catch (error) {
+          expect((error as DataError).code).toBe('INVALID_FILE');
+        }
+      }),
+      { numRuns: 500, seed: 22 },
+    );
   });
 
   test('takes an ArrayBuffer (what fetch gives) as well as a Uint8Array, and refuses anything else', () => {

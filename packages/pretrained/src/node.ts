@@ -1,25 +1,41 @@
 /** Model folders on disk: `loadPretrained(dir)` and `savePretrained(model, dir)`. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { check } from './errors.js';
-import { type LoadOptions, loadPretrained as loadFromSource, type ModelSource, type PretrainedModel } from './pretrained-model.js';
+import {
+  type LoadOptions,
+  loadPretrained as loadFromSource,
+  type ModelSource,
+  type PretrainedModel,
+  tooLarge,
+} from './pretrained-model.js';
 import { checkRelative } from './sources.js';
 
 export * from './index.js';
 
-/** The files of a model folder on disk. Paths never leave the folder. */
+/** The files of a model folder on disk. Paths never leave the folder, by name or through a symbolic link. */
 export function folderSource(dir: string): ModelSource {
   const root = resolve(dir);
   return {
     name: dir,
-    async read(path) {
+    async read(path, maxBytes = Number.POSITIVE_INFINITY) {
       checkRelative(path, 'folderSource');
+      let real: string;
       try {
-        return new Uint8Array(await readFile(join(root, path)));
+        real = await realpath(join(root, path));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
+      const inside = relative(await realpath(root), real);
+      check(
+        inside !== '' && !inside.startsWith(`..${sep}`) && inside !== '..',
+        'INVALID_OPTION',
+        () => `folderSource: ${dir}/${path} is a link to ${real}, outside the model's folder; copy the file in instead.`,
+      );
+      const { size } = await stat(real);
+      if (size > maxBytes) throw tooLarge(`${dir}/${path}`, size, maxBytes);
+      return new Uint8Array(await readFile(real));
     },
   };
 }

@@ -12,8 +12,12 @@ import { parameterSpecs, planWeights, type WeightPlan } from './weights.js';
 export interface ModelSource {
   /** What to call it in messages: the folder, the URL. */
   readonly name: string;
-  /** The bytes of `path` ('/'-separated, relative to the model's root), or undefined when there is no such file. */
-  read(path: string): Promise<Uint8Array | undefined>;
+  /**
+   * The bytes of `path` ('/'-separated, relative to the model's root), or undefined when there is no
+   * such file. With `maxBytes`, a larger file is refused (`tooLarge`) before it is read where the
+   * source can tell its size first.
+   */
+  read(path: string, maxBytes?: number): Promise<Uint8Array | undefined>;
 }
 
 /** Options of `loadPretrained`. */
@@ -66,8 +70,19 @@ let loaded = 0;
 
 const decoder = new TextDecoder('utf-8');
 
+/** No config or tokenizer file is this large (multilingual tokenizer.json files are ~20 MB). */
+export const MAX_JSON_BYTES = 64 * 2 ** 20;
+
+/** The error for a file over a source's `maxBytes`. */
+export function tooLarge(where: string, size: number, maxBytes: number): PretrainedError {
+  return new PretrainedError(
+    'INVALID_CONFIG',
+    `loadPretrained: ${where} is ${size} bytes, more than the ${maxBytes} a config or tokenizer file may have; it is not one.`,
+  );
+}
+
 async function readJson(source: ModelSource, path: string): Promise<unknown> {
-  const bytes = await source.read(path);
+  const bytes = await source.read(path, MAX_JSON_BYTES);
   if (bytes === undefined) return undefined;
   try {
     return JSON.parse(decoder.decode(bytes));
@@ -247,7 +262,7 @@ export class PretrainedModel {
         file: `${source.name}/tokenizer.json`,
       });
     } else {
-      const vocab = await source.read('vocab.txt');
+      const vocab = await source.read('vocab.txt', MAX_JSON_BYTES);
       check(
         vocab !== undefined && config.modelType === 'bert',
         'MISSING_FILE',

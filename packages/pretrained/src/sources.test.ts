@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, symlink, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '@gradcache/backend/node';
 import type { PretrainedError } from './errors.js';
 import { EXPECTED, FIXTURES } from './fixtures.test-helper.js';
-import { loadPretrained } from './pretrained-model.js';
+import { folderSource } from './node.js';
+import { loadPretrained, MAX_JSON_BYTES } from './pretrained-model.js';
 import { fileSource, urlSource } from './sources.js';
 
 beforeAll(async () => {
@@ -59,5 +63,40 @@ describe('sources in a browser', () => {
       const error = await source.read(path).catch((e: unknown) => e);
       expect((error as PretrainedError).code, path).toBe('INVALID_OPTION');
     }
+  });
+
+  test('a config or tokenizer file larger than any real one is refused before it is read (url, picked files, folder)', async () => {
+    const big = MAX_JSON_BYTES + 1;
+    const declared = (async () => new Response('{}', { headers: { 'content-length': String(big) } })) as unknown as typeof fetch;
+    for (const source of [
+      urlSource('https://models.example/huge', declared),
+      fileSource([Object.defineProperty(new File(['{}'], 'config.json'), 'size', { value: big })]),
+    ]) {
+      const error = await loadPretrained(source).catch((e: unknown) => e);
+      expect((error as PretrainedError).code).toBe('INVALID_CONFIG');
+      expect((error as Error).message).toMatch(
+        new RegExp(`config\\.json is ${big} bytes, more than the ${MAX_JSON_BYTES} a config or tokenizer file may have`),
+      );
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'gc-huge-'));
+    await writeFile(join(dir, 'config.json'), '');
+    await truncate(join(dir, 'config.json'), big); // sparse: no disk used
+    const error = await loadPretrained(folderSource(dir)).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/config\.json is 67108865 bytes/);
+  });
+
+  test('a symbolic link out of the model folder is refused; one inside it is followed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gc-link-'));
+    const outside = await mkdtemp(join(tmpdir(), 'gc-outside-'));
+    await writeFile(join(outside, 'secret.json'), '{}');
+    await symlink(join(outside, 'secret.json'), join(dir, 'config.json'));
+    const error = await folderSource(dir)
+      .read('config.json')
+      .catch((e: unknown) => e);
+    expect((error as PretrainedError).code).toBe('INVALID_OPTION');
+    expect((error as Error).message).toMatch(/config\.json is a link to .*secret\.json, outside the model's folder/);
+    await writeFile(join(dir, 'real.json'), '{"a":1}');
+    await symlink(join(dir, 'real.json'), join(dir, 'inside.json'));
+    expect(new TextDecoder().decode(await folderSource(dir).read('inside.json'))).toBe('{"a":1}');
   });
 });

@@ -1,5 +1,5 @@
 import { check } from './errors.js';
-import type { ModelSource } from './pretrained-model.js';
+import { type ModelSource, tooLarge } from './pretrained-model.js';
 
 /** Refuses a path that could leave the model's folder: absolute, `..`, or a backslash. */
 export function checkRelative(path: string, where: string): void {
@@ -26,12 +26,16 @@ export function urlSource(baseUrl: string, fetchFile: typeof fetch = fetch): Mod
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   return {
     name: baseUrl,
-    async read(path) {
+    async read(path, maxBytes = Number.POSITIVE_INFINITY) {
       checkRelative(path, 'urlSource');
       const response = await fetchFile(`${base}${path}`);
       if (response.status === 404) return undefined;
       check(response.ok, 'MISSING_FILE', () => `urlSource: ${base}${path} answered ${response.status} ${response.statusText}.`);
-      return new Uint8Array(await response.arrayBuffer());
+      const declared = Number(response.headers?.get('content-length') ?? Number.NaN);
+      if (declared > maxBytes) throw tooLarge(`${base}${path}`, declared, maxBytes);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes.length > maxBytes) throw tooLarge(`${base}${path}`, bytes.length, maxBytes);
+      return bytes;
     },
   };
 }
@@ -48,9 +52,10 @@ export function fileSource(files: Iterable<File>): ModelSource {
   }
   return {
     name: 'the files given',
-    async read(path) {
+    async read(path, maxBytes = Number.POSITIVE_INFINITY) {
       checkRelative(path, 'fileSource');
       const file = byPath.get(path);
+      if (file !== undefined && file.size > maxBytes) throw tooLarge(path, file.size, maxBytes);
       return file === undefined ? undefined : new Uint8Array(await file.arrayBuffer());
     },
   };
