@@ -9,6 +9,7 @@ import {
   type ForwardResult,
   fromWire,
   type InitResult,
+  type ReplicaState,
   type Request,
   toWire,
   workerOf,
@@ -85,7 +86,8 @@ export class ParallelGradCache<E = unknown> {
   private readonly lossVariables: LossVariables;
 
   private constructor(
-    private readonly clients: readonly WorkerClient[],
+    private readonly clients: WorkerClient[],
+    private readonly init: Request,
     private readonly options: ParallelOptions<E>,
     private readonly layout: InitResult,
     private readonly chunkSizes: readonly number[],
@@ -139,16 +141,26 @@ export class ParallelGradCache<E = unknown> {
           `ParallelGradCache.create: chunkSize must be a positive integer, or one per encoder (${encoders}), got ${String(options.chunkSize)}.`,
       );
       await requestAll(clients, (k) => (k === 0 ? undefined : { type: 'setWeights', buffer: first.weights.slice(0) }));
-      return new ParallelGradCache(clients, options, first, sizes);
+      return new ParallelGradCache(clients, init, options, first, sizes);
     } catch (error) {
       await Promise.all(clients.map((c) => c.stop()));
       throw error;
     }
   }
 
-  /** The index the next batch gets; random replay seeds each chunk by it (as GradCache's batchIndex). */
+  /** The index the next batch gets (a failed batch used one too); random replay seeds each chunk by it (as GradCache's batchIndex). */
   get batchIndex(): number {
     return this.nextBatch;
+  }
+
+  /** Sets the next batch's index: to retry a failed batch with the same replay, or to resume from a checkpoint. */
+  set batchIndex(value: number) {
+    check(
+      Number.isInteger(value) && value >= 0,
+      'INVALID_OPTION',
+      () => `ParallelGradCache.batchIndex: must be an integer ≥ 0 (the batch to resume at), got ${String(value)}.`,
+    );
+    this.nextBatch = value;
   }
 
   /** The number of workers. */
@@ -230,6 +242,41 @@ export class ParallelGradCache<E = unknown> {
   async weights(): Promise<Float32Array[]> {
     const buffers = await this.requestAll(() => ({ type: 'weights' }) as const);
     return buffers.map((b) => new Float32Array(b as ArrayBuffer));
+  }
+
+  /**
+   * Replaces every worker that died or crashed by a new one holding the state of a live replica —
+   * weights and optimizer state (Adam's moments, iterations and β powers), so training goes on as if
+   * nothing had happened: a failed step applied nothing anywhere, so the live replicas hold the
+   * weights of the last step that succeeded. Resolves to how many workers were replaced. Throws
+   * WORKER_FAILED when no worker is left to copy from (load your last checkpoint into a new pool).
+   */
+  async restart(): Promise<number> {
+    check(!this.closed, 'CLOSED', () => 'ParallelGradCache.restart: the pool is closed; create a new one.');
+    const broken = this.clients.filter((c) => c.failure !== undefined).map((c) => c.index);
+    if (broken.length === 0) return 0;
+    const source = this.clients.find((c) => c.failure === undefined);
+    if (source === undefined) {
+      throw new ParallelError(
+        'WORKER_FAILED',
+        'ParallelGradCache.restart: every worker has failed, so no replica holds the weights; create a new pool and load your last checkpoint into it.',
+      );
+    }
+    const state = await source.request<ReplicaState>({ type: 'state' });
+    for (const k of broken) {
+      await (this.clients[k] as WorkerClient).stop();
+      const client = new WorkerClient(k);
+      this.clients[k] = client;
+      try {
+        await client.request(this.init);
+        // A copy for each: postMessage moves the buffers it is given.
+        await client.request({ type: 'setState', state: structuredClone(state) });
+      } catch (error) {
+        await client.stop();
+        throw error;
+      }
+    }
+    return broken.length;
   }
 
   /** Stops every worker; resolves when all threads have exited. Idempotent. */

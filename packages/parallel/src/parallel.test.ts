@@ -113,6 +113,33 @@ describe('ParallelGradCache', () => {
     tf.dispose(inputs);
   }, 60_000);
 
+  test('restart() replaces a dead worker with a copy of a live replica (weights and Adam state): training goes on as if it never died', async () => {
+    const [failing, clean] = [await pool(2, { exitOnRows: 1 }), await pool(2)];
+    const full = batch(12, 21); // chunks of 3 rows: never triggers the exit
+    for (let k = 0; k < 3; k++) {
+      await failing.step(full);
+      await clean.step(full);
+    }
+    const before = await failing.weights();
+    const dying = batch(10, 22); // its last chunk, 1 row, is worker 1's: that worker exits mid-step
+    expect(((await failing.step(dying).catch((e: unknown) => e)) as ParallelError).code).toBe('WORKER_EXITED');
+    expect(failing.liveWorkers).toBe(1);
+    expect(await failing.restart()).toBe(1);
+    expect(await failing.restart()).toBe(0); // nothing left to replace
+    expect(failing.liveWorkers).toBe(2);
+    expect(await failing.weights()).toEqual(before); // the failed step applied nothing, and the new replica holds the rest's weights
+    expect(failing.batchIndex).toBe(4); // the failed batch used an index: take it back, so dropout replays as in the clean run
+    failing.batchIndex = 3;
+    for (let k = 0; k < 3; k++) {
+      await failing.step(full);
+      await clean.step(full);
+    }
+    const [[a0, a1], [b0]] = [await failing.weights(), await clean.weights()];
+    expect(Buffer.from(a0!.buffer).equals(Buffer.from(a1!.buffer))).toBe(true);
+    expect(Buffer.from(a0!.buffer).equals(Buffer.from(b0!.buffer))).toBe(true); // Adam's moments and β powers came along
+    tf.dispose([full, dying]);
+  }, 60_000);
+
   describe("runs core's phases, so it behaves as one process", () => {
     test.each([
       ['frozen: true', { frozenSecond: true }],

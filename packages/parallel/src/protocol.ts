@@ -71,7 +71,9 @@ export type Request =
   | { type: 'backward'; batchIndex: number; measureDrift: boolean; chunks: (ChunkAddress & { dy: WireTensor; auxWeight?: number })[] }
   | { type: 'apply'; buffer: ArrayBuffer; gradNorm: number; clipNorm?: number }
   | { type: 'reset' }
-  | { type: 'weights' };
+  | { type: 'weights' }
+  | { type: 'state' }
+  | { type: 'setState'; state: ReplicaState };
 
 /** Worker → coordinator, per request. */
 export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: WireError };
@@ -83,6 +85,14 @@ export interface InitResult {
   frozen: boolean[];
   hasOptimizer: boolean;
   weights: ArrayBuffer;
+}
+
+/** What `state` answers and `setState` takes: a replica's weights (flat) and its optimizer's state (slots, iterations, running products). */
+export interface ReplicaState {
+  weights: ArrayBuffer;
+  /** `optimizer.getWeights()` (its 'iter' first), then the optimizer's scalar variables by field name (Adam's β powers). */
+  optimizer: { name: string; tensor: WireTensor }[];
+  fields: { name: string; tensor: WireTensor }[];
 }
 
 /** What `forward` answers: each chunk's rep and auxiliary loss (a number, or null). */

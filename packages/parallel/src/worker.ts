@@ -14,6 +14,7 @@ import {
   fromWire,
   type InitResult,
   type Reply,
+  type ReplicaState,
   type Request,
   toWire,
 } from './protocol.js';
@@ -160,6 +161,34 @@ async function handle(request: Request): Promise<unknown> {
       return null;
     case 'weights':
       return flatten(variables).buffer;
+    case 'state': {
+      const optimizer = replica.optimizer;
+      const saved = optimizer === undefined ? [] : await optimizer.getWeights();
+      const fields = optimizer === undefined ? [] : Object.entries(optimizer).filter(([, v]) => v instanceof tf.Variable && v.rank === 0);
+      const state: ReplicaState = {
+        weights: flatten(variables).buffer as ArrayBuffer,
+        optimizer: await Promise.all(saved.map(async ({ name, tensor }) => ({ name, tensor: await toWire(tensor) }))),
+        fields: await Promise.all(fields.map(async ([name, v]) => ({ name, tensor: await toWire(v as tf.Variable) }))),
+      };
+      if (saved[0]?.name === 'iter') saved[0].tensor.dispose(); // getWeights makes a new 'iter' scalar
+      return state;
+    }
+    case 'setState': {
+      const values = unflatten(request.state.weights);
+      variables.forEach((v, k) => v.assign(values[k] as tf.Tensor));
+      tf.dispose(values);
+      const optimizer = replica.optimizer;
+      if (optimizer !== undefined && request.state.optimizer.length > 0) {
+        const slots = request.state.optimizer.map(({ name, tensor }) => ({ name, tensor: fromWire(tensor) }));
+        await optimizer.setWeights(slots);
+        tf.dispose(slots.map((s) => s.tensor));
+        for (const { name, tensor } of request.state.fields) {
+          const field = (optimizer as unknown as Record<string, unknown>)[name];
+          if (field instanceof tf.Variable) tf.tidy(() => field.assign(fromWire(tensor)));
+        }
+      }
+      return null;
+    }
   }
 }
 
