@@ -96,9 +96,9 @@ describe.each(['cpu', 'wasm'] as const)('applyInOrder with Adam, variable by var
     const ours = (await measureMemory(() => applyInOrder(a, variables, grads))).peakBytes;
     const theirs = (await measureMemory(() => tf.tidy(() => b.applyGradients(grads)))).peakBytes;
     const mib = 2 ** 20;
-    // Ours: what undo keeps (value, m, v: 3 MiB a variable, 24 MiB) + one variable's temporaries;
+    // Ours: what undo keeps (value, m, v: 3 MiB a variable, 24 MiB) + a few of one variable's temporaries;
     // theirs: every variable's temporaries at once.
-    expect(ours / mib).toBeLessThanOrEqual(24 + 16);
+    expect(ours / mib).toBeLessThanOrEqual(24 + 4); // measured: 27 MiB (tfjs: 112)
     expect(theirs / ours, `theirs ${theirs / mib} MiB, ours ${ours / mib} MiB`).toBeGreaterThan(2);
     expectNoLeaks(() => applyInOrder(a, variables, grads));
     tf.dispose([variables, grads]);

@@ -50,16 +50,18 @@ export function adamByVariable(optimizer: tf.Optimizer, variables: readonly tf.V
     variables.forEach((value, i) => {
       const firstMoment = slot(adam.accumulatedFirstMoment, i, 'm');
       const secondMoment = slot(adam.accumulatedSecondMoment, i, 'v');
+      // Each intermediate dies as soon as the next is made (nested tidies): a variable's update holds
+      // about four of its size at once, not tfjs's ten.
       tf.tidy(() => {
         const g = gradient(i);
-        const newFirstMoment = tf.add(tf.mul(firstMoment, adam.beta1), tf.mul(g, 1 - adam.beta1));
-        const newSecondMoment = tf.add(tf.mul(secondMoment, adam.beta2), tf.mul(tf.square(g), 1 - adam.beta2));
-        const biasCorrectedFirstMoment = tf.div(newFirstMoment, oneMinusAccBeta1 as tf.Tensor);
-        const biasCorrectedSecondMoment = tf.div(newSecondMoment, oneMinusAccBeta2 as tf.Tensor);
-        const newValue = tf.add(
-          tf.mul(tf.div(biasCorrectedFirstMoment, tf.add(tf.sqrt(biasCorrectedSecondMoment), adam.epsilon)), -adam.learningRate),
-          value,
-        );
+        const newFirstMoment = tf.tidy(() => tf.add(tf.mul(firstMoment, adam.beta1), tf.mul(g, 1 - adam.beta1)));
+        const newSecondMoment = tf.tidy(() => tf.add(tf.mul(secondMoment, adam.beta2), tf.mul(tf.square(g), 1 - adam.beta2)));
+        const newValue = tf.tidy(() => {
+          const biasCorrectedFirstMoment = tf.div(newFirstMoment, oneMinusAccBeta1 as tf.Tensor);
+          const denominator = tf.tidy(() => tf.add(tf.sqrt(tf.div(newSecondMoment, oneMinusAccBeta2 as tf.Tensor)), adam.epsilon));
+          const step = tf.tidy(() => tf.mul(tf.div(biasCorrectedFirstMoment, denominator), -adam.learningRate));
+          return tf.add(step, value);
+        });
         for (const target of [firstMoment, secondMoment, value]) undo.push({ target, old: tf.keep(tf.clone(target)) });
         firstMoment.assign(newFirstMoment);
         secondMoment.assign(newSecondMoment);
