@@ -117,7 +117,9 @@ describe('infoNCE directions, false-negative ids and a guide', () => {
           const tiled = tf.valueAndGrads((a, b) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { ...options, tileSize }))([q, d]);
           try {
             expect(plain.value.dataSync()[0]).toBeCloseTo(expected, 4);
-            expectClose(tiled.value, plain.value, 1e-5, 'tiled value');
+            // The loss is a difference of O(1) terms (a log-sum-exp and the positive's logit): its rounding is
+            // relative to them, not to a result near zero (seen: 3e-8 vs 0 for one query with every candidate masked).
+            expectClose(tiled.value, plain.value, 1e-5, 'tiled value', 1);
             // A gradient near zero is a float32 difference of terms of size |x|/(τB) ≈ 0.1 or more: measured against that.
             tiled.grads.forEach((x, k) => expectClose(x, plain.grads[k] as tf.Tensor, 1e-4, `tiled gradient ${k}`, 0.1));
           } finally {
