@@ -15,12 +15,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { benchmarkCharts } from '@gradcache/plots';
 import { GradCache, type Encoder, measureMemory } from '@gradcache/core';
 import { fullBatchGradients } from '@gradcache/trainer';
-import { convEncoder, mlpEncoder, textEncoder } from '@gradcache/encoders';
-import { infoNCE, ntXent } from '@gradcache/losses';
 import { loadPretrained } from '@gradcache/pretrained';
 import { benchmark, type BenchmarkRow, benchmarkTable } from '@gradcache/trainer';
 import { miniLmSource, randomTokens } from './minilm.js';
 import { formatGenerated, setUpWasm } from './setup.js';
+import { cnnEncoder, cnnViews, infoNceLoss, matMulGflops, mlpInputs, mlpTower, ntXentLoss, textTowers, tokens } from './workloads.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const SECTIONS = ['mlp', 'cnn', 'text', 'scaling', 'flops', 'minilm'] as const;
@@ -110,15 +109,13 @@ async function sweep(
 }
 
 // 1. Chunk-size sweeps.
-const mlpTower = (seed: number) => mlpEncoder({ inputDim: 128, widths: [256, 256, 64], activation: 'tanh', normalize: true, seed }).encoder;
-const mlpInputs = (rows: number) => [tf.randomNormal([rows, 128], 0, 1, 'float32', 1), tf.randomNormal([rows, 128], 0, 1, 'float32', 2)];
 if (section === 'mlp') {
   const inputs = mlpInputs(512);
   const rows = await sweep(
     'mlp',
     'Two-tower MLP 128-256-256-64, InfoNCE (τ 0.05, tiled by 64), B = 512',
     [mlpTower(1), mlpTower(2)],
-    ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05, tileSize: 64 }),
+    infoNceLoss(64),
     inputs,
     QUICK ? [32, 128] : [16, 32, 64, 128],
   );
@@ -127,40 +124,26 @@ if (section === 'mlp') {
   tf.dispose(inputs);
 }
 if (section === 'cnn') {
-  const cnn = convEncoder({ inputShape: [32, 32, 3], widths: [16, 32, 64], outputDim: 64, normalize: true, seed: 3 }).encoder;
-  const views = [tf.randomNormal([128, 32, 32, 3], 0, 1, 'float32', 3), tf.randomNormal([128, 32, 32, 3], 0, 1, 'float32', 4)];
+  const cnn = cnnEncoder();
+  const views = cnnViews(128);
   const rows = await sweep(
     'cnn',
     'CNN pair (convEncoder 32×32×3, 16-32-64, BatchNorm), two views through one encoder, NT-Xent (τ 0.5), B = 128',
     [cnn, cnn],
-    ([a, b]) => ntXent(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.5 }),
+    ntXentLoss,
     views,
     QUICK ? [32] : [16, 32, 64],
   );
   target('CNN pair: cached step at chunk 32 ÷ full', ratioOf(rows, 'cached', 32), 1.25);
   tf.dispose(views);
 }
-const TEXT = { vocabSize: 2000, maxLength: 32, dim: 128, heads: 4, layers: 2, dropout: 0.1 } as const;
-const tokens = (rows: number, seed: number) => {
-  const lengths = tf.randomUniform([rows, 1], 8, 33, 'int32', seed + 1);
-  const attentionMask = tf.tidy(() => tf.cast(tf.less(tf.expandDims(tf.range(0, 32, 1, 'int32'), 0), lengths), 'float32')) as tf.Tensor2D;
-  const inputIds = tf.tidy(() =>
-    tf.mul(tf.randomUniform([rows, 32], 4, TEXT.vocabSize, 'int32', seed), tf.cast(attentionMask, 'int32')),
-  ) as tf.Tensor2D;
-  lengths.dispose();
-  return { inputIds, attentionMask };
-};
-const textTowers = (): Encoder[] => [
-  textEncoder({ ...TEXT, seed: 5, name: 'query_text' }).encoder,
-  textEncoder({ ...TEXT, seed: 6, name: 'doc_text' }).encoder,
-];
 if (section === 'text') {
   const inputs = [tokens(64, 7), tokens(64, 8)];
   const rows = await sweep(
     'text',
     'Transformer text towers (textEncoder dim 128, 2 blocks, 4 heads, seq 32, vocab 2,000), InfoNCE (τ 0.05), B = 64',
     textTowers(),
-    ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05 }),
+    infoNceLoss(),
     inputs,
     QUICK ? [32] : [8, 16, 32],
   );
@@ -175,7 +158,7 @@ if (section === 'scaling') {
   const inputs = mlpInputs(Math.max(...batchSizes));
   const rows = await benchmark({
     encoders: [mlpTower(1), mlpTower(2)],
-    loss: ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05, tileSize: 512 }),
+    loss: infoNceLoss(512),
     inputs,
     chunkSizes: [64],
     batchSizes,
@@ -220,7 +203,7 @@ if (section === 'flops') {
   const gradCache = new GradCache({
     encoders: towers,
     chunkSize: 32,
-    loss: ([a, b]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05 }),
+    loss: infoNceLoss(),
   });
   const step = () => tf.dispose(gradCache.computeGradients(inputs));
   step();
@@ -234,13 +217,8 @@ if (section === 'flops') {
         (a as number[]).length >= 2 ? Math.max(...[a, b].flatMap((s) => (s as number[]).slice(-2)).filter((n) => !out.includes(n)), 1) : 1;
       return sum + 2 * out.reduce((p, n) => p * n, 1) * inner;
     }, 0);
-  const x = tf.randomNormal([512, 512]);
-  const y = tf.randomNormal([512, 512]);
-  tf.dispose(tf.matMul(x, y));
-  let t = performance.now();
-  for (let i = 0; i < 10; i++) tf.matMul(x, y).dataSync();
-  const gflops = (10 * 2 * 512 ** 3) / ((performance.now() - t) / 1000) / 1e9;
-  t = performance.now();
+  const gflops = matMulGflops();
+  const t = performance.now();
   for (let i = 0; i < 3; i++) step();
   const stepMs = (performance.now() - t) / 3;
   const ideal = (flops / (gflops * 1e9)) * 1000;
@@ -252,7 +230,7 @@ if (section === 'flops') {
   );
   target('Text towers: B = 256 step ÷ its matMul FLOPs at measured throughput', stepMs / ideal, 3);
   json = { flops, gflops, stepMs, ideal };
-  tf.dispose([x, y, inputs]);
+  tf.dispose(inputs);
 }
 
 // 4. A pretrained-sized encoder: MiniLM's shape (6 layers, width 384, 12 heads, seq 64), loaded
@@ -261,7 +239,7 @@ if (section === 'flops') {
 // fit run first (a refusal by the wasm heap guard can fragment the heap for later cases).
 if (section === 'minilm') {
   const model = await loadPretrained(miniLmSource(), { dropout: true });
-  const loss = ([a, b]: tf.Tensor2D[]) => infoNCE(a as tf.Tensor2D, b as tf.Tensor2D, { temperature: 0.05 });
+  const loss = infoNceLoss();
   const LENGTH = 64;
   const cases: { batch: number; chunk: number | null }[] = QUICK
     ? [{ batch: 32, chunk: 16 }]
