@@ -2,11 +2,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from '@gradcache/testing';
 import { convEncoder } from './conv-encoder.js';
-import { layersEncoder } from './layers-encoder.js';
+import { type LayersEncoder, layersEncoder } from './layers-encoder.js';
 import { loadModel, saveModel } from './save-load.js';
 import { textEncoder } from './text-encoder.js';
 import type { EncoderError } from './errors.js';
@@ -17,6 +19,20 @@ const tiny = () => mlpEncoder({ inputDim: 3, widths: [4, 2], seed: 1, name: `tin
 
 beforeAll(() => useBackend('cpu'));
 
+/** Loads the model in `dir` and checks it encodes a token batch to the same bits as `encoder`; frees both models. */
+async function expectLoadsSame(dir: string, encoder: LayersEncoder, model: tfl.LayersModel): Promise<void> {
+  const loaded = layersEncoder(await loadModel(dir));
+  const batch = {
+    inputIds: tf.tensor2d([[2, 5, 7, 3, 0, 0, 0, 0]], [1, 8], 'int32'),
+    attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0, 0, 0]]),
+  };
+  const [a, b] = [encoder.encode(batch, { training: false }), loaded.encode(batch, { training: false })];
+  expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+  tf.dispose([a, b, batch]);
+  model.dispose();
+  loaded.model.dispose();
+}
+
 describe('saveModel / loadModel', () => {
   test('round-trip a text encoder (custom layers) with bit-identical outputs, in the standard format', async () => {
     const { model, encoder } = textEncoder({ vocabSize: 30, maxLength: 8, dim: 8, heads: 2, layers: 1, normalize: true });
@@ -25,16 +41,7 @@ describe('saveModel / loadModel', () => {
     const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
     expect(json.format).toBe('layers-model');
     expect(json.weightsManifest[0].paths).toEqual(['./weights.bin']);
-    const loaded = layersEncoder(await loadModel(dir));
-    const batch = {
-      inputIds: tf.tensor2d([[2, 5, 7, 3, 0, 0, 0, 0]], [1, 8], 'int32'),
-      attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0, 0, 0]]),
-    };
-    const [a, b] = [encoder.encode(batch, { training: false }), loaded.encode(batch, { training: false })];
-    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
-    tf.dispose([a, b, batch]);
-    model.dispose();
-    loaded.model.dispose();
+    await expectLoadsSame(dir, encoder, model);
   });
 
   test('round-trip a CNN with BatchNorm statistics', async () => {
@@ -71,16 +78,7 @@ describe('saveModel / loadModel', () => {
       { paths: ['group2-shard1of1.bin'], weights: specs.slice(half) },
     ];
     await writeFile(join(dir, 'model.json'), JSON.stringify(json));
-    const loaded = layersEncoder(await loadModel(dir));
-    const batch = {
-      inputIds: tf.tensor2d([[2, 5, 7, 3, 0, 0, 0, 0]], [1, 8], 'int32'),
-      attentionMask: tf.tensor2d([[1, 1, 1, 1, 0, 0, 0, 0]]),
-    };
-    const [a, b] = [encoder.encode(batch, { training: false }), loaded.encode(batch, { training: false })];
-    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
-    tf.dispose([a, b, batch]);
-    model.dispose();
-    loaded.model.dispose();
+    await expectLoadsSame(dir, encoder, model);
   });
 
   test('says which file it cannot read', async () => {
