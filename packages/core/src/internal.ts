@@ -19,6 +19,7 @@ export { batchSize, batchTensors, chunkBatch, chunkRanges, sliceBatch, type Chun
 export { resolveConfig } from './config.js';
 export { LossVariables } from './loss-variables.js';
 export { chunkSeed, withSeededRandom } from './random-replay.js';
+export { setLearningRate } from './set-learning-rate.js';
 export { snapshotState, type StateSnapshot } from './state-snapshot.js';
 export { discardTape } from './tape.js';
 export { isFrozen } from './types.js';

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, GradCacheResult, LossFunction, StepResult } from '@gradcache/core';
-import { applyInOrder, batchSize, chunkRanges, LossVariables, repGradients, sliceBatch } from '@gradcache/core/internal';
+import { applyInOrder, batchSize, chunkRanges, LossVariables, repGradients, setLearningRate, sliceBatch } from '@gradcache/core/internal';
 import { check, ParallelError } from './errors.js';
 import {
   type BackwardResult,
@@ -83,6 +83,8 @@ interface Gathered {
 export class ParallelGradCache<E = unknown> {
   private nextBatch = 0;
   private closed = false;
+  /** The last rate `setLearningRate` set: a restarted replica gets it too. */
+  private learningRate: number | undefined;
   private readonly lossVariables: LossVariables;
 
   private constructor(
@@ -238,6 +240,23 @@ export class ParallelGradCache<E = unknown> {
     }
   }
 
+  /** Sets the learning rate of every replica's optimizer and of `lossOptimizer` (a schedule: `fit` calls it before each step). */
+  async setLearningRate(rate: number): Promise<void> {
+    check(
+      Number.isFinite(rate) && rate >= 0,
+      'INVALID_OPTION',
+      () => `ParallelGradCache.setLearningRate: rate must be a finite number ≥ 0, got ${String(rate)}.`,
+    );
+    check(
+      this.layout.hasOptimizer,
+      'INVALID_OPTION',
+      () => 'ParallelGradCache.setLearningRate: createReplica returned no optimizer; return one.',
+    );
+    await this.requestAll(() => ({ type: 'setLearningRate', rate }));
+    this.learningRate = rate;
+    if (this.options.lossOptimizer !== undefined) setLearningRate(this.options.lossOptimizer, rate);
+  }
+
   /** Each replica's trainable variables, flattened in order (to check that replicas agree). */
   async weights(): Promise<Float32Array[]> {
     const buffers = await this.requestAll(() => ({ type: 'weights' }) as const);
@@ -246,7 +265,7 @@ export class ParallelGradCache<E = unknown> {
 
   /**
    * Replaces every worker that died or crashed by a new one holding the state of a live replica —
-   * weights and optimizer state (Adam's moments, iterations and β powers), so training goes on as if
+   * weights and optimizer state (Adam's moments, iterations and β powers; the rate last set), so training goes on as if
    * nothing had happened: a failed step applied nothing anywhere, so the live replicas hold the
    * weights of the last step that succeeded. Resolves to how many workers were replaced. Throws
    * WORKER_FAILED when no worker is left to copy from (load your last checkpoint into a new pool).
@@ -271,6 +290,7 @@ export class ParallelGradCache<E = unknown> {
         await client.request(this.init);
         // A copy for each: postMessage moves the buffers it is given.
         await client.request({ type: 'setState', state: structuredClone(state) });
+        if (this.learningRate !== undefined) await client.request({ type: 'setLearningRate', rate: this.learningRate });
       } catch (error) {
         await client.stop();
         throw error;

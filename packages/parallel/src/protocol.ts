@@ -70,6 +70,7 @@ export type Request =
   | { type: 'forward'; batchIndex: number; chunks: (ChunkAddress & { input: WireBatch })[] }
   | { type: 'backward'; batchIndex: number; measureDrift: boolean; chunks: (ChunkAddress & { dy: WireTensor; auxWeight?: number })[] }
   | { type: 'apply'; buffer: ArrayBuffer; gradNorm: number; clipNorm?: number }
+  | { type: 'setLearningRate'; rate: number }
   | { type: 'reset' }
   | { type: 'weights' }
   | { type: 'state' }

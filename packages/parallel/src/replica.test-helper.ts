@@ -1,5 +1,6 @@
 // The replica module of the tests: two MLP towers with dropout and an Adam optimizer. Options inject
 // failures: an encode that throws, or a worker that exits, on a chunk of a given number of rows.
+import { unlinkSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from '@gradcache/core';
 import { mlpEncoder } from '@gradcache/encoders';
@@ -8,6 +9,8 @@ import type { Replica } from './worker.js';
 export interface TestReplicaOptions {
   throwOnRows?: number;
   exitOnRows?: number;
+  /** Exits once, in the first encode after this file appears (whichever worker deletes it). */
+  exitOnceFile?: string;
   /** Returns a rank-3 rep (a GradCacheError INVALID_REP in the worker) on a chunk of this many rows. */
   badRepOnRows?: number;
   /** Freezes the second tower (frozen: true): forwarded once, no gradient. */
@@ -29,6 +32,7 @@ export function createReplica(options: TestReplicaOptions = {}): Replica {
       const rows = (x as tf.Tensor).shape[0];
       if (rows === options.throwOnRows) throw new Error(`encode refused a chunk of ${rows} rows (injected)`);
       if (rows === options.exitOnRows) process.exit(3);
+      if (options.exitOnceFile !== undefined && deleted(options.exitOnceFile)) process.exit(3);
       if (rows === options.badRepOnRows) return tf.zeros([rows, 2, 2]);
       return t.encode(x, context);
     },
@@ -38,4 +42,14 @@ export function createReplica(options: TestReplicaOptions = {}): Replica {
     encoders[1] = { name: 'fixed', trainableVariables: [], encode: (x) => tf.matMul(x as tf.Tensor2D, projection) };
   }
   return { encoders, optimizer: tf.train.adam(0.01) };
+}
+
+/** Deletes `file`; whether it was there (only one worker can delete it). */
+function deleted(file: string): boolean {
+  try {
+    unlinkSync(file);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,16 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendPreference, initBackend } from '@gradcache/backend/node';
 import type { Batch, Encoder } from '@gradcache/core';
-import { applyInOrder, type BackwardJob, backwardChunks, type ChunkJob, chunkSeed, forwardChunk, isFrozen } from '@gradcache/core/internal';
+import {
+  applyInOrder,
+  type BackwardJob,
+  backwardChunks,
+  type ChunkJob,
+  chunkSeed,
+  forwardChunk,
+  isFrozen,
+  setLearningRate,
+} from '@gradcache/core/internal';
 import {
   type BackwardResult,
   batchFromWire,
@@ -154,6 +163,12 @@ async function handle(request: Request): Promise<unknown> {
       } finally {
         tf.dispose(values);
       }
+      return null;
+    }
+    case 'setLearningRate': {
+      if (replica.optimizer === undefined)
+        throw new Error('setLearningRate: the replica has no optimizer (createReplica must return one).');
+      setLearningRate(replica.optimizer, request.rate);
       return null;
     }
     case 'reset':

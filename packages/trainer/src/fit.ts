@@ -1,18 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  type Batch,
-  type Encoder,
-  GradCache,
-  type GradCacheResult,
-  isOutOfMemory,
-  type LossFunction,
-  measureMemory,
-} from '@gradcache/core';
-import { applyInOrder, batchChecks, defaultMemoryBudget, readChecks } from '@gradcache/core/internal';
+import { type Batch, type Encoder, type LossFunction, measureMemory } from '@gradcache/core';
 import { batchCount, epochBatches } from '@gradcache/data';
 import { check, checkInteger } from './errors.js';
 import type { LearningRateSchedule } from './schedule.js';
-import { accumulatedGradients, encoderVariables, fullBatchGradients, STRATEGIES, type Strategy } from './strategies.js';
+import { localStepper, poolStepper } from './steppers.js';
+import type { Strategy } from './strategies.js';
 
 /**
  * The training set, as fit sees it: how many rows an epoch has, and the inputs of any rows.
@@ -71,6 +63,8 @@ export interface FitCallbacks {
   onEvaluation?(metrics: Record<string, number>, position: Position): void | Promise<void>;
   /** With `outOfMemory: 'shrink'`: a step ran out of memory and is about to be retried with smaller chunks. */
   onOutOfMemory?(event: OutOfMemoryEvent, position: Position): void | Promise<void>;
+  /** With a pool and `workerExit: 'restart'`: a worker died during a step; `replaced` workers were restarted and the step is about to be retried. */
+  onRestart?(event: { step: number; replaced: number; error: Error }, position: Position): void | Promise<void>;
 }
 
 /** A step that ran out of memory, and what its retry uses. */
@@ -90,14 +84,56 @@ export interface Evaluation {
   evaluate(position: Position): Promise<Record<string, number>>;
 }
 
+/** What every run of fit takes: the data, the batches, the budget and the hooks. */
+export interface RunOptions<E = unknown> {
+  data: TrainingData<E>;
+  /** Rows per optimizer step for `'full'`, `'cached'` and `'accumulate'` (and with a pool). */
+  batchSize: number;
+  epochs: number;
+  /** Seeds the batch order (and dropout, except with a pool: its own `seed` does). Default 0. */
+  seed?: number;
+  /** Sets the optimizer's learning rate before each step, from the step and the run's total steps. Default: left as it is. */
+  learningRate?: LearningRateSchedule;
+  callbacks?: readonly FitCallbacks[];
+  /** Resume here (from a checkpoint). Default the start. */
+  start?: Position;
+  /** Stops the run after the current step (the result's position says where, to resume). */
+  signal?: AbortSignal;
+  /** Evaluate while training (a held-out set): every `everySteps` steps and at the end; results to `onEvaluation` and in the result. */
+  evaluation?: Evaluation;
+}
+
+/**
+ * Workers that compute and apply whole steps themselves — a `ParallelGradCache` from
+ * `@gradcache/parallel/node` (fit drives it instead of a GradCache on this thread).
+ */
+export interface Pool<E = unknown> {
+  /** The index the next batch gets (random replay's seed); fit sets it to the step before each one. */
+  batchIndex: number;
+  /** One step on one batch: the loss and gradient norm, the update applied in every replica, or nothing applied anywhere. */
+  step(inputs: readonly Batch[], extra?: E): Promise<{ loss: number; gradNorm: number }>;
+  /** Sets every replica's optimizer's learning rate. */
+  setLearningRate(rate: number): Promise<void>;
+  /** Replaces dead workers by copies of a live replica; resolves to how many were replaced. */
+  restart(): Promise<number>;
+}
+
+/** Options of fit over a pool of workers: the pool holds the encoders, loss, optimizer, chunk size and clipping. */
+export interface PoolFitOptions<E = unknown> extends RunOptions<E> {
+  pool: Pool<E>;
+  /**
+   * When a worker dies during a step (`WORKER_EXITED`): `'throw'` (default), or `'restart'` —
+   * `pool.restart()` and retry the same step with the same replay (a failed step applied nothing, so
+   * the run is the one it would have been), at most 3 times for one step; each to `onRestart`.
+   */
+  workerExit?: 'throw' | 'restart';
+}
+
 /** Options of fit. */
-export interface FitOptions<E = unknown> {
+export interface FitOptions<E = unknown> extends RunOptions<E> {
   encoders: readonly Encoder[];
   loss: LossFunction<E>;
   optimizer: tf.Optimizer;
-  data: TrainingData<E>;
-  /** Rows per optimizer step for `'full'`, `'cached'` and `'accumulate'`. */
-  batchSize: number;
   /**
    * Rows per chunk (`'cached'`, `'accumulate'`), and per step for `'small'`; `'cached'` also takes
    * `'auto'`: the largest chunks within `memoryBudget` (GradCache's chunkSize 'auto').
@@ -107,22 +143,10 @@ export interface FitOptions<E = unknown> {
   memoryBudget?: number;
   /** Default `'cached'`. */
   strategy?: Strategy;
-  epochs: number;
-  /** Seeds the batch order and dropout. Default 0. */
-  seed?: number;
-  /** Sets the optimizer's learning rate before each step, from the step and the run's total steps. Default: left as it is. */
-  learningRate?: LearningRateSchedule;
   /** Clip the gradients to this global L2 norm. */
   clipNorm?: number;
   /** Variables of the loss (a learnable temperature) for `'full'`, `'accumulate'` and `'small'`; `'cached'` finds them itself. */
   lossVariables?: readonly tf.Variable[];
-  callbacks?: readonly FitCallbacks[];
-  /** Resume here (from a checkpoint). Default the start. */
-  start?: Position;
-  /** Stops the run after the current step (the result's position says where, to resume). */
-  signal?: AbortSignal;
-  /** Evaluate while training (a held-out set): every `everySteps` steps and at the end; results to `onEvaluation` and in the result. */
-  evaluation?: Evaluation;
   /**
    * When a step runs out of memory (`isOutOfMemory`): `'throw'` (default), or `'shrink'` — retry
    * the same step with half the chunk size (with chunkSize 'auto': half the memory budget, the
@@ -131,16 +155,7 @@ export interface FitOptions<E = unknown> {
    * the one it would have been (a failed step changes nothing).
    */
   outOfMemory?: 'throw' | 'shrink';
-}
-
-/**
- * Sets an optimizer's learning rate. SGD and momentum keep −rate as a tensor (`setLearningRate`
- * replaces it: assigning the field alone changed nothing); Adam, RMSProp and the rest read the field.
- */
-export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
-  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (rate: number) => void };
-  if (typeof o.setLearningRate === 'function') o.setLearningRate(rate);
-  else o.learningRate = rate;
+  pool?: undefined;
 }
 
 /** What fit returns. */
@@ -148,7 +163,7 @@ export interface FitResult {
   history: StepLog[];
   /** Where the run stopped: resume from here. */
   position: Position;
-  /** The variables trained, in the fixed order the optimizer saw them. */
+  /** The variables trained, in the fixed order the optimizer saw them (none with a pool: they live in its workers). */
   variables: tf.Variable[];
   /** Rows left out of every epoch because they do not fill a batch (size mod batch). */
   rowsLeftOver: number;
@@ -161,27 +176,17 @@ export interface FitResult {
  * every strategy (a function of the seed and epoch): the comparison GradCache's paper makes, on any
  * data. Deterministic for a seed, and resumable bit-identically from a `start` position with the
  * optimizer state and weights restored (see `saveCheckpoint` in `@gradcache/trainer/node`).
+ * With `pool` (a `ParallelGradCache`), the workers take each step; the loop, schedule, evaluation
+ * and positions are the same.
  *
  * ```ts
  * const { history } = await fit({ encoders: [queryEncoder, docEncoder], loss, optimizer: tf.train.adam(1e-3), data,
  *   batchSize: 1024, chunkSize: 64, epochs: 3 });
  * ```
  */
-export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
-  const { encoders, loss, optimizer, data, batchSize, chunkSize, strategy = 'cached', epochs, seed = 0, clipNorm } = options;
-  check(
-    STRATEGIES.includes(strategy),
-    'INVALID_OPTION',
-    () => `fit: strategy must be one of ${STRATEGIES.join(', ')}, got ${String(strategy)}.`,
-  );
+export async function fit<E>(options: FitOptions<E> | PoolFitOptions<E>): Promise<FitResult> {
+  const { data, batchSize, epochs, seed = 0, evaluation } = options;
   checkInteger('fit', 'batchSize', batchSize, 1);
-  check(
-    (chunkSize === 'auto' && strategy === 'cached') || (Number.isInteger(chunkSize) && (chunkSize as number) >= 1),
-    'INVALID_OPTION',
-    () =>
-      `fit: chunkSize must be an integer ≥ 1${strategy === 'cached' ? " or 'auto'" : ` ('auto' is for the cached strategy)`}, got ${String(chunkSize)}.`,
-  );
-  const { evaluation } = options;
   check(
     evaluation === undefined ||
       (Number.isInteger(evaluation.everySteps) && evaluation.everySteps >= 1 && typeof evaluation.evaluate === 'function'),
@@ -200,12 +205,10 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     () =>
       `fit: learningRate must be a function (step, totalSteps) => rate, such as warmupCosine({ peak }), got ${String(options.learningRate)}.`,
   );
-  check(
-    clipNorm === undefined || (Number.isFinite(clipNorm) && clipNorm > 0),
-    'INVALID_OPTION',
-    () => `fit: clipNorm must be a positive number, got ${String(clipNorm)}.`,
-  );
-  const rowsPerStep = strategy === 'small' ? (chunkSize as number) : batchSize;
+  const position: Position = { ...(options.start ?? { epoch: 0, batch: 0, step: 0 }) };
+  const callbacks = options.callbacks ?? [];
+  const stepper = options.pool === undefined ? localStepper(options, position, callbacks) : poolStepper(options, callbacks);
+  const { rowsPerStep } = stepper;
   const batchesPerEpoch = batchCount(data.size, rowsPerStep);
   check(
     batchesPerEpoch > 0,
@@ -213,49 +216,7 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     () => `fit: the data has ${data.size} rows, fewer than one batch of ${rowsPerStep}; lower batchSize.`,
   );
   const totalSteps = batchesPerEpoch * epochs;
-  const { memoryBudget, outOfMemory = 'throw' } = options;
-  check(
-    outOfMemory === 'throw' || (outOfMemory === 'shrink' && strategy === 'cached'),
-    'INVALID_OPTION',
-    () =>
-      `fit: outOfMemory must be 'throw' or 'shrink' ('shrink' for the cached strategy only: the others' results depend on the chunk size), got ${String(outOfMemory)} with ${strategy}.`,
-  );
-  const position: Position = { ...(options.start ?? { epoch: 0, batch: 0, step: 0 }) };
-  const makeGradCache = (size: number | 'auto', budget: number | undefined): GradCache<E> => {
-    const made = new GradCache({ encoders, chunkSize: size, loss, seed, ...(budget === undefined ? {} : { memoryBudget: budget }) });
-    made.batchIndex = position.step;
-    return made;
-  };
-  let gradCache = strategy === 'cached' ? makeGradCache(chunkSize, memoryBudget) : undefined;
   const history: StepLog[] = [];
-  let variables = gradCache?.variables ?? [...encoderVariables(encoders), ...(options.lossVariables ?? [])];
-  const callbacks = options.callbacks ?? [];
-
-  /** One batch's gradients by the strategy, with the loss, norm and finiteness read (asynchronously). */
-  const gradients = async (inputs: Batch[], batchIndex: number, extra: E | undefined): Promise<GradCacheResult> => {
-    if (gradCache !== undefined) {
-      const result = await gradCache.computeGradientsAsync(inputs, extra);
-      variables = gradCache.variables;
-      return result;
-    }
-    const passed = extra === undefined ? {} : { extra };
-    const { loss: value, grads } =
-      strategy === 'accumulate'
-        ? accumulatedGradients(encoders, loss, variables, inputs, chunkSize as number, { seed, batchIndex, ...passed })
-        : fullBatchGradients(encoders, loss, variables, inputs, { seed, batchIndex, ...passed });
-    // The same checks GradCache reads with its gradients, in one read.
-    const checks = batchChecks(value, [], grads);
-    try {
-      const names = Object.keys(grads);
-      const { gradNorm, nonFinite } = readChecks(await checks.data(), [], names, false, []);
-      return { loss: value, grads, gradNorm, nonFinite };
-    } catch (error) {
-      tf.dispose([value, grads]);
-      throw error;
-    } finally {
-      checks.dispose();
-    }
-  };
 
   const stopped = (): boolean => options.signal?.aborted === true;
   const evaluations: FitResult['evaluations'] = [];
@@ -274,57 +235,27 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
         'INVALID_OPTION',
         () => `fit: the learning rate schedule gave ${learningRate} at step ${position.step}; it must give a finite number ≥ 0.`,
       );
-      if (learningRate !== undefined) setLearningRate(optimizer, learningRate);
+      if (learningRate !== undefined) await stepper.setLearningRate(learningRate);
       const attempt = () =>
         measureMemory(async () => {
           const indices = batches[position.batch] as number[];
           const inputs = await data.batch(indices, position.epoch);
           try {
-            const extra = data.extra?.(indices, position.epoch);
-            const { result, peakBytes: gradientPeakBytes } = await measureMemory(() => gradients(inputs, position.step, extra));
-            const { loss: value, grads, gradNorm, nonFinite } = result;
-            try {
-              const lossValue = (await value.data())[0] as number;
-              const clip = clipNorm === undefined ? {} : { clipNorm };
-              applyInOrder(optimizer, variables, grads, {
-                nonFinite,
-                gradNorm,
-                ...clip,
-                loss: lossValue,
-                caller: `fit (step ${position.step})`,
-              });
-              return { lossValue, gradientPeakBytes, gradNorm };
-            } finally {
-              tf.dispose([value, grads]);
-            }
+            return await stepper.step(inputs, data.extra?.(indices, position.epoch), position);
           } finally {
             tf.dispose(inputs as tf.TensorContainer);
           }
         });
       let report: Awaited<ReturnType<typeof attempt>>;
-      for (;;) {
+      for (let tries = 1; ; tries++) {
         try {
           report = await attempt();
           break;
         } catch (error) {
-          if (outOfMemory !== 'shrink' || gradCache === undefined || !isOutOfMemory(error)) throw error;
-          const sizes = gradCache.chunkSize; // [] when 'auto' ran out while measuring
-          if (sizes.length > 0 && Math.max(...sizes) <= 1) throw error; // one row a chunk, and still out of memory
-          const retry =
-            gradCache.config.chunkSize === 'auto'
-              ? {
-                  memoryBudget: Math.floor(
-                    (gradCache.autoChunk?.memoryBudget ?? gradCache.config.memoryBudget ?? defaultMemoryBudget()) / 2,
-                  ),
-                }
-              : { chunkSize: Math.floor(Math.max(...sizes) / 2) };
-          gradCache = 'chunkSize' in retry ? makeGradCache(retry.chunkSize, undefined) : makeGradCache('auto', retry.memoryBudget);
-          const event: OutOfMemoryEvent = { step: position.step + 1, chunkSize: sizes, retry, error: error as Error };
-          for (const c of callbacks) await c.onOutOfMemory?.(event, { ...position });
+          if (!(await stepper.recover(error, tries, position))) throw error;
         }
       }
-      const { result: measured, peakBytes } = report;
-      const { lossValue, gradNorm, gradientPeakBytes } = measured;
+      const { result: stepped, peakBytes } = report;
       position.batch++;
       position.step++;
       const log: StepLog = {
@@ -333,14 +264,14 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
         epoch: position.epoch,
         batch: position.batch,
         batchesPerEpoch,
-        loss: lossValue,
-        learningRate: learningRate ?? (optimizer as unknown as { learningRate?: number }).learningRate ?? Number.NaN,
-        gradNorm,
+        loss: stepped.lossValue,
+        learningRate: learningRate ?? (options.pool === undefined ? optimizerRate(options.optimizer) : Number.NaN),
+        gradNorm: stepped.gradNorm,
         rows: rowsPerStep,
         ms: performance.now() - start,
         tensorBytes: tf.memory().numBytes,
         peakBytes,
-        gradientPeakBytes,
+        gradientPeakBytes: stepped.gradientPeakBytes,
       };
       history.push(log);
       for (const c of callbacks) await c.onStep?.(log, { ...position });
@@ -350,5 +281,10 @@ export async function fit<E>(options: FitOptions<E>): Promise<FitResult> {
     for (const c of callbacks) await c.onEpochEnd?.(position.epoch, { epoch: position.epoch + 1, batch: 0, step: position.step });
   }
   if (evaluation !== undefined && evaluations.at(-1)?.step !== position.step) await evaluate();
-  return { history, position, variables, rowsLeftOver: data.size % rowsPerStep, evaluations };
+  return { history, position, variables: stepper.variables(), rowsLeftOver: data.size % rowsPerStep, evaluations };
+}
+
+/** The rate an optimizer holds (NaN when it keeps none readable). */
+function optimizerRate(optimizer: tf.Optimizer): number {
+  return (optimizer as unknown as { learningRate?: number }).learningRate ?? Number.NaN;
 }
