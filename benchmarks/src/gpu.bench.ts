@@ -1,5 +1,5 @@
 // `pnpm bench:gpu`: the speed/memory trade-off on a GPU backend — the reference workloads of
-// `pnpm bench` (MLP towers, a CNN pair, Transformer text towers), full batch vs GradCache vs naive
+// `pnpm bench` (MLP towers, a CNN pair, Transformer text towers, the MiniLM-sized BERT), full batch vs GradCache vs naive
 // accumulation, on WebGPU by default (GRADCACHE_BACKEND picks another: tensorflow, wasm, cpu). On a
 // machine without a GPU, WebGPU runs on a software adapter (Mesa's llvmpipe): correct, and slower
 // than wasm — its times say nothing about a GPU. Every step ends with its loss read back
@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, type BackendPreference, formatBackendInfo, initBackend } from '@gradcache/backend/node';
 import { convEncoder, mlpEncoder, textEncoder } from '@gradcache/encoders';
 import { infoNCE, ntXent } from '@gradcache/losses';
+import { loadPretrained } from '@gradcache/pretrained';
 import { type BenchmarkRow, benchmark, benchmarkTable } from '@gradcache/trainer';
+import { miniLmSource, randomTokens } from './minilm.js';
 
 const preference = (process.env['GRADCACHE_BACKEND'] || 'webgpu') as BackendPreference;
 const QUICK = process.env['BENCH_QUICK'] === '1';
@@ -88,5 +90,26 @@ const B = QUICK ? 128 : 512;
   );
   tf.dispose(inputs as unknown as tf.TensorContainer);
   for (const t of towers) t.model.dispose();
+}
+{
+  // MiniLM's shape (6 layers, width 384, 12 heads), seq 64, loaded through @gradcache/pretrained
+  // from a Hugging Face layout with random weights (minilm.ts).
+  const rows = QUICK ? 16 : 256;
+  const model = await loadPretrained(miniLmSource(), { dropout: true });
+  const inputs = [randomTokens(rows, 64, 11), randomTokens(rows, 64, 12)];
+  await workload(
+    `MiniLM-sized BERT (6 × 384, 12 heads, seq 64), InfoNCE, B = ${rows}`,
+    () =>
+      benchmark({
+        encoders: [model.encoder, model.encoder],
+        loss: ([a, b]) => infoNCE(a!, b!, { temperature: 0.05 }),
+        inputs,
+        chunkSizes: [QUICK ? 8 : 32],
+        rounds: QUICK ? 1 : 2,
+      }),
+    QUICK ? 8 : 32,
+  );
+  tf.dispose(inputs as unknown as tf.TensorContainer);
+  model.dispose();
 }
 console.log(summary.join('\n'));

@@ -217,6 +217,17 @@ if (section === 'flops') {
         (a as number[]).length >= 2 ? Math.max(...[a, b].flatMap((s) => (s as number[]).slice(-2)).filter((n) => !out.includes(n)), 1) : 1;
       return sum + 2 * out.reduce((p, n) => p * n, 1) * inner;
     }, 0);
+  // Where the step's time goes, kernel by kernel (tf.profile's kernel times, one step).
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of profile.kernels) {
+    if (k.name.endsWith('__op')) continue; // an op around kernels (fusedMatMul's gradient): its time is theirs
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += k.kernelTimeMs as number;
+    entry.calls++;
+    byKernel.set(k.name, entry);
+  }
+  const profiledMs = [...byKernel.values()].reduce((sum, e) => sum + e.ms, 0);
+  const kernels = [...byKernel.entries()].sort((x, y) => y[1].ms - x[1].ms).slice(0, 12);
   const gflops = matMulGflops();
   const t = performance.now();
   for (let i = 0; i < 3; i++) step();
@@ -227,9 +238,15 @@ if (section === 'flops') {
     '',
     `${(flops / 1e9).toFixed(2)} GFLOP of matMuls (from the profiled kernels' shapes) at the measured ${gflops.toFixed(1)} GFLOP/s (512×512 matMul) = ${ideal.toFixed(0)} ms; the step took ${stepMs.toFixed(0)} ms (${(stepMs / ideal).toFixed(2)}×).`,
     '',
+    `The kernels of one profiled step (\`tf.profile\`; ${profiledMs.toFixed(0)} ms in kernels), the 12 that take longest:`,
+    '',
+    '| kernel | calls | ms | share |',
+    '| --- | --- | --- | --- |',
+    ...kernels.map(([name, e]) => `| ${name} | ${e.calls} | ${e.ms.toFixed(0)} | ${((100 * e.ms) / profiledMs).toFixed(1)} % |`),
+    '',
   );
   target('Text towers: B = 256 step ÷ its matMul FLOPs at measured throughput', stepMs / ideal, 3);
-  json = { flops, gflops, stepMs, ideal };
+  json = { flops, gflops, stepMs, ideal, kernels: Object.fromEntries(kernels) };
   tf.dispose(inputs);
 }
 

@@ -4,6 +4,7 @@ import { BackendError } from './errors.js';
 import { DEFAULT_WASM_HEAP_LIMIT, installHeapGuard } from './wasm/heap-guard.js';
 import { installCpuFixes } from './segment-sum.js';
 import { installGradientFixes } from './tile-gradient.js';
+import { type AssembleWasm, loadBatchedMatMul } from './wasm/batched-matmul.js';
 import { installWasmFixes } from './wasm/fixes.js';
 import { processHandlers, removeWasmProcessHandlers } from './wasm/process-handlers.js';
 import { type AdapterInfo, describeAdapter, type GpuLike, installWebgpuFixes, setActiveAdapter } from './webgpu.js';
@@ -60,6 +61,8 @@ export interface Platform {
   env: () => string | undefined;
   /** False where the machine surely has no GPU, so 'auto' need not start WebGPU to find out. */
   mayHaveGpu?: () => boolean;
+  /** Assembles the wasm backend's own kernels (batched-matmul.ts) from WebAssembly text; absent in the browser entry (stock kernels). */
+  assembleWasm?: AssembleWasm;
 }
 
 const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
@@ -216,7 +219,8 @@ export async function initBackendOn(platform: Platform, options: InitBackendOpti
       if (config.wasmPaths !== undefined) wasm.setWasmPaths(config.wasmPaths);
       await import('@tensorflow/tfjs-backend-cpu'); // the cpu kernels some wasm fixes run
       installCpuFixes();
-      const fixes = installWasmFixes();
+      const unloaded = await loadBatchedMatMul(platform.assembleWasm);
+      const fixes = [...installWasmFixes(), ...(unloaded === undefined ? [] : [`BatchMatMul: ${unloaded}`])];
       const handlers = processHandlers();
       if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
       removeWasmProcessHandlers(handlers);

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { assembleWat } from './wasm/assemble-wat.js';
 import type { GpuLike } from './webgpu.js';
 import { type BackendChoice, type BackendPreference, type InitBackendOptions, initBackendOn, type Platform } from './init-backend.js';
 
@@ -68,6 +69,7 @@ const node: Platform = {
   gpu: nodeGpu,
   mayHaveGpu,
   env: () => process.env['GRADCACHE_BACKEND'],
+  assembleWasm: assembleWat,
 };
 
 /**

@@ -9,11 +9,11 @@ import { infoNCE } from '@gradcache/losses';
 import { fit, type OutOfMemoryEvent } from './fit.js';
 
 /**
- * Out of memory is a step that can be retried. A wasm heap limited to 80 MiB; two towers whose
+ * Out of memory is a step that can be retried. A wasm heap limited to 69 MiB; two towers whose
  * chunks dominate a step's memory (32 → 8192 → 32: a chunk of 512 rows holds 16 MiB per activation),
  * B = 512. Chunks of 512 and 256 do not fit; 128 does.
  */
-const LIMIT = 80 * 2 ** 20; // both tests pass from 72 to 92 MiB: a margin either side
+const LIMIT = 69 * 2 ** 20; // both tests pass from 64 to 74 MiB (72 to 92 before Identity stopped copying): a margin either side
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -39,7 +39,7 @@ function towers(prefix: string) {
 const x = () => tf.randomNormal([512, 32], 0, 1, 'float32', 11);
 const y = () => tf.randomNormal([512, 32], 0, 1, 'float32', 12);
 
-describe('out of memory (wasm, heap limited to 80 MiB)', () => {
+describe('out of memory (wasm, heap limited to 69 MiB)', () => {
   test('a step that runs out frees everything and changes nothing; halving the chunk trains on, equal to a run at that chunk from the start', () => {
     const [inputs, optimizer, model] = [[x(), y()], tf.train.adam(1e-3), towers('halve')];
     installHeapGuard(tf.backend() as BackendWasm, LIMIT);

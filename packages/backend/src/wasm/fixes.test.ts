@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectClose, expectLinearCost, msPerCall, fcParameters } from '@gradcache/testing';
-import { initBackend } from '../init-backend.js';
+import { initBackend } from '../node.js'; // the Node entry: it assembles the batched matMul kernel
+import { loadBatchedMatMul } from './batched-matmul.js';
 import { installWasmFixes, uninstallWasmFixes } from './fixes.js';
 
 beforeAll(async () => {
@@ -271,6 +272,27 @@ describe('Slice through heap views', () => {
   });
 });
 
+describe('Identity shares its input', () => {
+  test('same values, no copy on the heap; either tensor outlives the other; a variable assigned later leaves the identity as it was', () => {
+    const backend = tf.backend();
+    const x = tf.tensor(values([3, 4], 1), [3, 4]);
+    const ids = backend.numDataIds();
+    const y = tf.clone(x); // runs the Identity kernel
+    expect(backend.numDataIds()).toBe(ids); // shared, not copied
+    expect(y.dataSync()).toEqual(x.dataSync());
+    x.dispose();
+    expect(y.dataSync()).toEqual(values([3, 4], 1)); // still there
+    const v = tf.variable(y);
+    const z = tf.clone(v);
+    const zeros = tf.zeros([3, 4]);
+    v.assign(zeros);
+    expect(z.dataSync()).toEqual(values([3, 4], 1));
+    expect(v.dataSync().every((e) => e === 0)).toBe(true);
+    tf.dispose([y, v, z, zeros]);
+    expect(backend.numDataIds()).toBe(ids - 1); // x's data, shared by y, v (before the assign) and z, freed with the last of them
+  });
+});
+
 describe('Tile by block copies', () => {
   test('equals cpu for random shapes (rank 1–4), reps (0–3) and dtypes, and its gradient', async () => {
     const tileCase = fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 4 });
@@ -299,6 +321,74 @@ describe('Tile by block copies', () => {
       },
       100,
     );
+  });
+});
+
+describe('batched matMul by the SIMD kernel (batch > 1: attention)', () => {
+  test('loads (wabt assembles it in-process): initBackend reports no fallback', async () => {
+    const { fixes } = await initBackend('wasm');
+    expect(fixes.join('\n')).not.toMatch(/did not load/);
+    expect(await loadBatchedMatMul(undefined)).toBeUndefined(); // loaded: nothing more to do
+  });
+
+  test('equals cpu for random batch shapes (rank 3–4), sizes across the 16-, 4- and 1-column paths, transposes, and its gradients', async () => {
+    const arb = fc.record({
+      batch: fc.oneof(fc.tuple(fc.integer({ min: 2, max: 5 })), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 3 }))),
+      m: fc.integer({ min: 1, max: 40 }),
+      k: fc.integer({ min: 1, max: 40 }),
+      n: fc.integer({ min: 1, max: 40 }),
+      ta: fc.boolean(),
+      tb: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1e6 }),
+    });
+    await check(
+      arb,
+      async ({ batch, m, k, n, ta, tb, seed }) => {
+        const aShape = [...batch, ta ? k : m, ta ? m : k];
+        const bShape = [...batch, tb ? n : k, tb ? k : n];
+        await expectWasmMatchesCpu(
+          () => {
+            const a = tf.tensor(values(aShape, seed), aShape);
+            const b = tf.tensor(values(bShape, seed + 1), bShape);
+            const dy = tf.tensor(values([...batch, m, n], seed + 2), [...batch, m, n]);
+            const [ga, gb] = tf.grads((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb))([a, b], dy);
+            return [tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb), ga as tf.Tensor, gb as tf.Tensor];
+          },
+          Math.max(m, k, n),
+        );
+      },
+      40,
+    );
+  });
+
+  test('equals the stock wasm kernel on attention shapes ([batch, heads, 32, 32] scores and their product with values)', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const q = tf.tensor(values([8, 4, 32, 32], 3), [8, 4, 32, 32]) as tf.Tensor4D;
+        const key = tf.tensor(values([8, 4, 32, 32], 4), [8, 4, 32, 32]) as tf.Tensor4D;
+        const v = tf.tensor(values([8, 4, 32, 8], 5), [8, 4, 32, 8]) as tf.Tensor4D;
+        const scores = tf.matMul(q, key, false, true);
+        return [scores.dataSync().slice(), tf.matMul(scores, v).dataSync().slice()];
+      });
+    const ours = run();
+    uninstallWasmFixes();
+    let stock: Float32Array[];
+    try {
+      stock = run() as Float32Array[];
+    } finally {
+      installWasmFixes();
+    }
+    await tf.setBackend('cpu');
+    ours.forEach((o, k) => expectClose(tf.tensor(o), tf.tensor(stock[k] as Float32Array), 1e-5, `product ${k}`, 32));
+    await tf.setBackend('wasm');
+  });
+
+  test('cost: 4× the products take about 4× the time', () => {
+    expectLinearCost('batched matMul [64·s, 32, 32] × [64·s, 32, 32]', (scale) => {
+      const a = tf.randomNormal([64 * scale, 32, 32], 0, 1, 'float32', 1) as tf.Tensor3D;
+      const b = tf.randomNormal([64 * scale, 32, 32], 0, 1, 'float32', 2) as tf.Tensor3D;
+      return () => tf.dispose(tf.matMul(a, b, false, true));
+    });
   });
 });
 
