@@ -133,6 +133,22 @@ describe.runIf(available)('on webgpu: the cached gradient equals the full-batch 
     tf.dispose([xs, ys, stock, fixed]);
   });
 
+  test('an int32 mask cast to float32 and summed over a middle axis (mean pooling): tfjs reads the integer buffer as floats, fixed', async () => {
+    await tf.setBackend('webgpu');
+    const sum = () => tf.tidy(() => tf.sum(tf.cast(tf.ones([16, 64, 1], 'int32'), 'float32'), 1));
+    uninstallWebgpuFixes();
+    device().pushErrorScope('validation');
+    const stock = sum();
+    expect(Array.from(await stock.data())).not.toEqual(Array(16).fill(64));
+    expect((await device().popErrorScope())?.message).toMatch(/type mismatch/);
+    installWebgpuFixes();
+    const fixed = sum();
+    expect(Array.from(await fixed.data())).toEqual(Array(16).fill(64));
+    const bools = tf.tidy(() => tf.sum(tf.cast(tf.greater(tf.ones([16, 64, 1]), 0), 'float32'), 1));
+    expect(Array.from(await bools.data())).toEqual(Array(16).fill(64));
+    tf.dispose([stock, fixed, bools]);
+  });
+
   test('initBackend names the adapter', () => {
     const { adapter } = choice as BackendChoice;
     expect(tf.getBackend()).toBe('webgpu');

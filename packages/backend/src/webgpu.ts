@@ -50,7 +50,6 @@ export function describeAdapter(adapter: AdapterLike): AdapterInfo {
 }
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
-let addNOriginal: tf.KernelConfig | undefined;
 
 /**
  * AddN on webgpu binds every input as a storage buffer in one shader, so past the device's
@@ -87,22 +86,66 @@ function addNInGroups(original: tf.KernelConfig): tf.KernelFunc {
   };
 }
 
+/**
+ * Cast on webgpu from int32 or bool to float32 keeps the integer buffer and only relabels the
+ * tensor. Programs that read their input through its typed getter convert, but Transpose indexes the
+ * buffer directly, and its shader (i32 in, f32 out) is invalid: tfjs goes on with zeros — a
+ * [16, 64, 1] mask cast to float and summed over axis 1 (mean pooling) gave NaN losses. Fixed: the
+ * relabelled tensor is added to a float 0, which writes a float32 buffer of the same values.
+ */
+function castWritingFloats(original: tf.KernelConfig): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { dtype } = args.attrs as { dtype: tf.DataType };
+    if (dtype !== 'float32' || (x.dtype !== 'int32' && x.dtype !== 'bool')) return original.kernelFunc(args);
+    const backend = args.backend as unknown as {
+      makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+      disposeData(id: object): void;
+    };
+    const relabelled = original.kernelFunc(args) as tf.TensorInfo;
+    const zero = backend.makeTensorInfo([], 'float32', new Float32Array([0]));
+    try {
+      const add = tf.getKernel(tf.Add, 'webgpu') as tf.KernelConfig;
+      return add.kernelFunc({ inputs: { a: relabelled, b: zero }, backend: args.backend, attrs: {} }) as tf.TensorInfo;
+    } finally {
+      backend.disposeData(relabelled.dataId);
+      backend.disposeData(zero.dataId);
+    }
+  };
+}
+
+const WEBGPU_FIXES: readonly { kernel: string; why: string; make: (original: tf.KernelConfig) => tf.KernelFunc }[] = [
+  {
+    kernel: tf.AddN,
+    why: 'more inputs than one shader may bind are summed in groups (tfjs 4.22 returned zeros past 7)',
+    make: addNInGroups,
+  },
+  {
+    kernel: tf.Cast,
+    why: 'int32/bool → float32 writes float32 data (tfjs 4.22 relabelled the integer buffer, which Transpose then read as floats: zeros, NaN losses)',
+    make: castWritingFloats,
+  },
+];
+const originals = new Map<string, tf.KernelConfig>();
+
 /** The webgpu backend's kernels that are wrong for training, replaced; returns what was fixed. Idempotent. */
 export function installWebgpuFixes(): string[] {
-  const fixes = ['AddN: more inputs than one shader may bind are summed in groups (tfjs 4.22 returned zeros past 7)'];
-  if (addNOriginal !== undefined) return fixes;
-  const original = tf.getKernel(tf.AddN, 'webgpu');
-  if (original === undefined) return [];
-  tf.unregisterKernel(tf.AddN, 'webgpu');
-  tf.registerKernel({ ...original, kernelFunc: addNInGroups(original) });
-  addNOriginal = original;
-  return fixes;
+  for (const fix of WEBGPU_FIXES) {
+    if (originals.has(fix.kernel)) continue;
+    const original = tf.getKernel(fix.kernel, 'webgpu');
+    if (original === undefined) continue;
+    tf.unregisterKernel(fix.kernel, 'webgpu');
+    tf.registerKernel({ ...original, kernelFunc: fix.make(original) });
+    originals.set(fix.kernel, original);
+  }
+  return WEBGPU_FIXES.filter((f) => originals.has(f.kernel)).map((f) => `${f.kernel}: ${f.why}`);
 }
 
 /** Puts tfjs's own webgpu kernels back (for comparisons). */
 export function uninstallWebgpuFixes(): void {
-  if (addNOriginal === undefined) return;
-  tf.unregisterKernel(tf.AddN, 'webgpu');
-  tf.registerKernel(addNOriginal);
-  addNOriginal = undefined;
+  for (const [kernel, original] of originals) {
+    tf.unregisterKernel(kernel, 'webgpu');
+    tf.registerKernel(original);
+  }
+  originals.clear();
 }
