@@ -77,12 +77,12 @@ say "the adapter"
 npx tsx --conditions=@gradcache/source benchmarks/src/gpu-adapter.ts || fail "WebGPU did not start on this adapter"
 
 say "the equivalence suite on WebGPU"
-GRADCACHE_REQUIRE_WEBGPU=1 timeout 300 npx vitest run test/src/webgpu.test.ts
+GRADCACHE_REQUIRE_WEBGPU=1 timeout 240 npx vitest run test/src/webgpu.test.ts
 SUITE=$?
 
 say "pnpm bench:gpu"
 if [ "$DRY_RUN" = 1 ]; then export BENCH_QUICK=1; fi
-GRADCACHE_BACKEND=webgpu timeout 420 pnpm --silent bench:gpu
+GRADCACHE_BACKEND=webgpu timeout 330 pnpm --silent bench:gpu
 BENCH=$?
 
 say "done in $(($(date +%s) - STARTED)) s: equivalence suite exit $SUITE, bench:gpu exit $BENCH"
