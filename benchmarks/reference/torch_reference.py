@@ -4,7 +4,7 @@ the style of the reference implementation (luyug/GradCache: a no-grad forward of
 its RNG state saved, the loss on the cached reps, then each chunk re-encoded under its saved state
 and back-propagated with its slice of the rep gradients).
 
-    python3 torch_reference.py <mlp|cnn|text|matmul> [--chunk 32] [--rounds 1] [--threads 1]
+    python3 torch_reference.py <mlp|cnn|text|minilm|matmul> [--chunk 32] [--rounds 1] [--threads 1]
 
 Prints one JSON line: {"workload", "batch", "chunk", "full_ms", "cached_ms", "threads", "torch"}
 (each time the median of --rounds steps after one warm-up step), or for matmul {"gflops"}.
@@ -123,12 +123,63 @@ class Text(nn.Module):
         return self.head(pooled)
 
 
+class BertLayer(nn.Module):
+    """BERT's post-LN layer: LN(x + drop(attention(x))), then LN(x + drop(dense(gelu(dense(x))))); attention dropout on the probabilities."""
+
+    def __init__(self, dim, heads, ff, dropout):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.ff1, self.ff2 = nn.Linear(dim, ff), nn.Linear(ff, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask):
+        b, t, d = x.shape
+        dh = d // self.heads
+        split = lambda y: y.reshape(b, t, self.heads, dh).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dh) + ((1 - mask) * -1e9).reshape(b, 1, 1, t)
+        merged = (self.drop(scores.softmax(-1)) @ v).transpose(1, 2).reshape(b, t, d)
+        x = self.ln1(x + self.drop(self.o(merged)))
+        return self.ln2(x + self.drop(self.ff2(F.gelu(self.ff1(x)))))
+
+
+class MiniLm(nn.Module):
+    """all-MiniLM-L6-v2's shape (benchmarks/src/minilm.ts): vocabulary 30,522, width 384, 12 heads, 6 layers, feed-forward 1,536, dropout 0.1, mean pooling."""
+
+    def __init__(self, vocab=30522, positions=512, dim=384, heads=12, layers=6, ff=1536, dropout=0.1):
+        super().__init__()
+        self.word, self.position, self.token_type = nn.Embedding(vocab, dim), nn.Embedding(positions, dim), nn.Embedding(2, dim)
+        self.ln, self.drop = nn.LayerNorm(dim, eps=1e-12), nn.Dropout(dropout)
+        self.layers = nn.ModuleList([BertLayer(dim, heads, ff, dropout) for _ in range(layers)])
+
+    def forward(self, batch):
+        ids, mask = batch
+        positions = torch.arange(ids.shape[1]).unsqueeze(0)
+        x = self.drop(self.ln(self.word(ids) + self.position(positions) + self.token_type(torch.zeros_like(ids))))
+        for layer in self.layers:
+            x = layer(x, mask)
+        return (x * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-9)
+
+
+def minilm_tokens(rows, length, seed):
+    """[CLS] random ids [SEP], no padding (randomTokens in minilm.ts)."""
+    g = torch.Generator().manual_seed(seed)
+    body = torch.randint(5, 30522, (rows, length - 2), generator=g)
+    ids = torch.cat([torch.full((rows, 1), 2), body, torch.full((rows, 1), 3)], 1)
+    return ids, torch.ones(rows, length)
+
+
 def tokens(rows, seed):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(8, 33, (rows, 1), generator=g)
     mask = (torch.arange(32).unsqueeze(0) < lengths).float()
     ids = torch.randint(4, 2000, (rows, 32), generator=g) * mask.long()
     return ids, mask
+
+
+MINILM_BATCH = 8
 
 
 def workload(name):
@@ -141,7 +192,10 @@ def workload(name):
         return [cnn, cnn], [torch.randn(128, 3, 32, 32), torch.randn(128, 3, 32, 32)], lambda r: nt_xent(r[0], r[1], 0.5)
     if name == "text":
         return [Text(), Text()], [tokens(128, 7), tokens(128, 8)], lambda r: info_nce(r[0], r[1], 0.05)
-    raise SystemExit(f"torch_reference.py: unknown workload {name!r}; one of mlp, cnn, text, matmul.")
+    if name == "minilm":
+        bert = MiniLm()
+        return [bert, bert], [minilm_tokens(MINILM_BATCH, 64, 11), minilm_tokens(MINILM_BATCH, 64, 12)], lambda r: info_nce(r[0], r[1], 0.05)
+    raise SystemExit(f"torch_reference.py: unknown workload {name!r}; one of mlp, cnn, text, minilm, matmul.")
 
 
 def rows(batch):

@@ -1,10 +1,11 @@
 /**
- * `pnpm bench:reference`: this project beside PyTorch on the same machine. The three workloads of
- * `pnpm bench` (MLP towers, a CNN pair, Transformer text towers — benchmarks/src/workloads.ts; the
- * PyTorch side builds the same shapes in benchmarks/reference/torch_reference.py), each as a
- * full-batch gradient and as GradCache at chunks of 32, the two sides alternating round by round in
- * one invocation (machines are shared and noisy: the ratios in one run are what to read). PyTorch
- * runs on one thread, as tfjs-wasm does in Node. Writes docs/benchmarks/reference.md and .json.
+ * `pnpm bench:reference`: this project beside PyTorch on the same machine. The workloads of `pnpm
+ * bench` (MLP towers, a CNN pair, Transformer text towers — benchmarks/src/workloads.ts — and the
+ * MiniLM-sized BERT of benchmarks/src/minilm.ts; the PyTorch side builds the same shapes in
+ * benchmarks/reference/torch_reference.py), each as a full-batch gradient and as GradCache at chunks
+ * of 32 (the BERT: 4), the two sides alternating round by round in one invocation (machines are
+ * shared and noisy: the ratios in one run are what to read). PyTorch runs on one thread, as
+ * tfjs-wasm does in Node. Writes docs/benchmarks/reference.md and .json.
  *
  * Needs a python3 that imports torch (Debian: `apt install python3-torch libopenblas0-pthread`;
  * GRADCACHE_PYTHON picks the interpreter); without one it writes why and exits 0.
@@ -15,9 +16,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Encoder, LossFunction } from '@gradcache/core';
+import { loadPretrained } from '@gradcache/pretrained';
 import { benchmark } from '@gradcache/trainer';
 import { envNumber } from './env.js';
 import { formatGenerated, median, setUpWasm } from './setup.js';
+import { miniLmSource, randomTokens } from './minilm.js';
 import { cnnEncoder, cnnViews, infoNceLoss, matMulGflops, mlpInputs, mlpTower, ntXentLoss, textTowers, tokens } from './workloads.js';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
@@ -45,9 +48,14 @@ function torchRun(python: string, args: string[]): Record<string, number | strin
   return JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as Record<string, number | string>;
 }
 
+/** The MiniLM-sized BERT, loaded once the backend is up. */
+let miniLm: Awaited<ReturnType<typeof loadPretrained>>;
+
 interface Workload {
-  name: 'mlp' | 'cnn' | 'text';
+  name: 'mlp' | 'cnn' | 'text' | 'minilm';
   title: string;
+  /** Rows per chunk of the cached step. */
+  chunk: number;
   encoders: () => Encoder[];
   inputs: () => Batch[];
   loss: LossFunction;
@@ -55,8 +63,19 @@ interface Workload {
 
 const WORKLOADS: Workload[] = [
   {
+    // B = 8: a full step holds ~150 MiB per row of the 3 GiB wasm heap, and both batches' rows (16)
+    // are about what fits (B = 16 was refused); first, while the heap is fresh.
+    name: 'minilm',
+    title: 'MiniLM-sized BERT (6 × 384, 12 heads, seq 64, @gradcache/pretrained), one tower on both sides, InfoNCE, B = 8',
+    chunk: 4,
+    encoders: () => [miniLm.encoder, miniLm.encoder],
+    inputs: () => [randomTokens(8, 64, 11), randomTokens(8, 64, 12)],
+    loss: infoNceLoss(),
+  },
+  {
     name: 'mlp',
     title: 'MLP towers 128-256-256-64, InfoNCE, B = 512',
+    chunk: CHUNK,
     encoders: () => [mlpTower(1), mlpTower(2)],
     inputs: () => mlpInputs(512),
     loss: infoNceLoss(),
@@ -64,6 +83,7 @@ const WORKLOADS: Workload[] = [
   {
     name: 'cnn',
     title: 'CNN pair 32×32×3, 16-32-64 (BatchNorm), NT-Xent, B = 128',
+    chunk: CHUNK,
     encoders: () => {
       const cnn = cnnEncoder();
       return [cnn, cnn];
@@ -74,6 +94,7 @@ const WORKLOADS: Workload[] = [
   {
     name: 'text',
     title: 'Transformer text towers, width 128, 2 blocks, 4 heads, seq 32, InfoNCE, B = 128',
+    chunk: CHUNK,
     encoders: textTowers,
     inputs: () => [tokens(128, 7), tokens(128, 8)],
     loss: infoNceLoss(),
@@ -96,27 +117,30 @@ if ('reason' in found) {
   process.exit(0);
 }
 
+miniLm = await loadPretrained(miniLmSource(), { dropout: true });
+
 const results: {
   workload: string;
   title: string;
+  chunk: number;
   ours: { full: number; cached: number };
   torch: { full: number; cached: number };
 }[] = [];
 const ourGflops: number[] = [];
 const torchGflops: number[] = [];
-for (const w of QUICK ? WORKLOADS.slice(0, 1) : WORKLOADS) {
+for (const w of QUICK ? WORKLOADS.filter((x) => x.name === 'mlp') : WORKLOADS) {
   console.log(w.title);
   const encoders = w.encoders();
   const inputs = w.inputs();
   const times = { ours: { full: [] as number[], cached: [] as number[] }, torch: { full: [] as number[], cached: [] as number[] } };
   for (let round = 0; round < ROUNDS; round++) {
-    const rows = await benchmark({ encoders, loss: w.loss, inputs, chunkSizes: [CHUNK], strategies: ['full', 'cached'], rounds: 1 });
+    const rows = await benchmark({ encoders, loss: w.loss, inputs, chunkSizes: [w.chunk], strategies: ['full', 'cached'], rounds: 1 });
     const [full, cached] = [rows.find((r) => r.strategy === 'full'), rows.find((r) => r.strategy === 'cached')];
     if (full?.error !== undefined || cached?.error !== undefined) throw new Error(`${w.name}: ${full?.error ?? cached?.error}`);
     times.ours.full.push(full?.ms as number);
     times.ours.cached.push(cached?.ms as number);
     // Three steps after a warm-up in each PyTorch process: its first timed steps still vary by 2× here.
-    const reference = torchRun(found.python, [w.name, '--chunk', String(CHUNK), '--rounds', '3']);
+    const reference = torchRun(found.python, [w.name, '--chunk', String(w.chunk), '--rounds', '3']);
     times.torch.full.push(reference['full_ms'] as number);
     times.torch.cached.push(reference['cached_ms'] as number);
     ourGflops.push(matMulGflops());
@@ -129,6 +153,7 @@ for (const w of QUICK ? WORKLOADS.slice(0, 1) : WORKLOADS) {
   results.push({
     workload: w.name,
     title: w.title,
+    chunk: w.chunk,
     ours: { full: median(times.ours.full), cached: median(times.ours.cached) },
     torch: { full: median(times.torch.full), cached: median(times.torch.cached) },
   });
@@ -140,7 +165,7 @@ const [oursMatMul, torchMatMul] = [median(ourGflops), median(torchGflops)];
 lines.push(
   `This project: ${backend} (single-threaded in Node). PyTorch ${found.torch} on one thread (\`torch.set_num_threads(1)\`), ${found.python}.`,
   `Median of ${ROUNDS} rounds, the two sides alternating (each PyTorch round: the median of 3 steps after a warm-up); one step = the gradients of every variable (no optimizer update), dropout on;`,
-  `cached = chunks of ${CHUNK}, PyTorch's in the reference implementation's way (no-grad forward with the RNG state saved, loss on the reps, each chunk re-encoded and back-propagated).`,
+  `cached = chunks of ${CHUNK} (the MiniLM-sized BERT: 4), PyTorch's in the reference implementation's way (no-grad forward with the RNG state saved, loss on the reps, each chunk re-encoded and back-propagated).`,
   `The PyTorch side's cached gradient equals its full one (dropout off): \`python3 benchmarks/reference/torch_reference.py <workload> --check\`.`,
   '',
   '| workload | cached ÷ full: this project | PyTorch | full step: this project ÷ PyTorch | cached step: this project ÷ PyTorch |',
@@ -158,7 +183,7 @@ lines.push(
 writeFileSync(new URL('reference.md', out), `${lines.join('\n')}\n`);
 writeFileSync(
   new URL('reference.json', out),
-  `${JSON.stringify({ backend, torch: found.torch, rounds: ROUNDS, chunk: CHUNK, matMulGflops: { ours: oursMatMul, torch: torchMatMul }, results }, null, 2)}\n`,
+  `${JSON.stringify({ backend, torch: found.torch, rounds: ROUNDS, matMulGflops: { ours: oursMatMul, torch: torchMatMul }, results }, null, 2)}\n`,
 );
 formatGenerated([new URL('reference.md', out), new URL('reference.json', out)]);
 console.log(`${lines.slice(-results.length - 4).join('\n')}\nwrote docs/benchmarks/reference.md`);
