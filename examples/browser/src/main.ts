@@ -2,14 +2,14 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendPreference, backendInfo, formatBackendInfo } from '@gradcache/backend';
-import { type RunResult, type StepLog, type Strategy, startBackend, train } from './train.js';
+import { type PageStepLog, type RunResult, type Strategy, startBackend, train } from './train.js';
 
 /** What the page has done, for people (the table) and for the end-to-end test (window.gradcacheDemo). */
 interface PageState {
   backend?: string;
   running: boolean;
   runs: (RunResult & { backend: string })[];
-  current: StepLog[];
+  current: PageStepLog[];
   error?: string;
 }
 
@@ -23,6 +23,13 @@ const startButton = document.querySelector<HTMLButtonElement>('#start') as HTMLB
 const table = document.querySelector<HTMLTableSectionElement>('#runs') as HTMLTableSectionElement;
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+const NAMES: Record<Strategy, string> = { cached: 'GradCache', accumulate: 'accumulation', full: 'full batch', small: 'small batch' };
+
+/** A run's label: the strategy, its batch and chunk, and the backend it ran on. */
+function runLabel(strategy: Strategy, batch: number, chunk: number, backend: string): string {
+  const shape = strategy === 'full' ? `B=${batch}` : strategy === 'small' ? `B=${chunk}` : `B=${batch}, chunks of ${chunk}`;
+  return `${NAMES[strategy]} ${shape} · ${backend}`;
+}
 
 /** One chart: a line per run over steps. */
 function chart(element: HTMLElement, title: string, unit: string): { plot: uPlot; series: (number | null)[][] } {
@@ -34,6 +41,7 @@ function chart(element: HTMLElement, title: string, unit: string): { plot: uPlot
       height: 260,
       scales: { x: { time: false } },
       axes: [{ label: 'step' }, { label: unit }],
+      legend: { live: false },
       series: [{ label: 'step' }],
     },
     [[]],
@@ -43,16 +51,44 @@ function chart(element: HTMLElement, title: string, unit: string): { plot: uPlot
 }
 
 const charts = [
-  { ...chart(document.querySelector('#loss-chart') as HTMLElement, 'Loss (full batch)', 'InfoNCE'), field: 'loss' as const },
-  { ...chart(document.querySelector('#memory-chart') as HTMLElement, 'Peak tensor memory per step', 'MiB'), field: 'peakBytes' as const },
+  {
+    ...chart(document.querySelector('#loss-chart') as HTMLElement, 'Loss on one fixed batch after each step', 'InfoNCE'),
+    value: (log: PageStepLog) => log.batchLoss,
+  },
+  {
+    ...chart(document.querySelector('#memory-chart') as HTMLElement, "Gradient peak per step (dashed: the full batch's)", 'MiB'),
+    value: (log: PageStepLog) => log.gradientPeakBytes / 2 ** 20,
+  },
 ];
+const [lossChart, memoryChart] = charts as [(typeof charts)[number], (typeof charts)[number]];
 
-function addRunToCharts(label: string): void {
+/** The memory chart's dashed lines: one plain full-batch step's gradient peak, one line per batch size and backend. */
+const fullBatchLines = new Map<string, (number | null)[]>();
+
+/**
+ * A run's series: a line in each chart; and in the memory chart, the first time a batch size runs
+ * on a backend, a dashed line for the full batch's gradient peak there. Returns that line's values.
+ */
+function addRunToCharts(
+  label: string,
+  fullBatchLabel: string,
+): { loss: (number | null)[]; memory: (number | null)[]; full: (number | null)[] } {
   const color = COLORS[state.runs.length % COLORS.length] as string;
-  for (const c of charts) {
-    c.series.push([]);
+  const [loss, memory] = charts.map((c) => {
+    const values: (number | null)[] = [];
+    c.series.push(values);
     c.plot.addSeries({ label, stroke: color, width: 2, spanGaps: true });
+    return values;
+  }) as [(number | null)[], (number | null)[]];
+  let line = fullBatchLines.get(fullBatchLabel);
+  if (line === undefined) {
+    line = [];
+    fullBatchLines.set(fullBatchLabel, line);
+    memoryChart.series.push(line);
+    memoryChart.plot.addSeries({ label: fullBatchLabel, stroke: '#555', width: 1, dash: [6, 4], spanGaps: true });
   }
+  (document.querySelector('.charts') as HTMLElement).hidden = false;
+  return { loss, memory, full: line };
 }
 
 function redraw(): void {
@@ -73,14 +109,16 @@ function addRow(run: PageState['runs'][number]): void {
   const last = run.logs.at(-1);
   const peak = Math.max(...run.logs.map((l) => l.peakBytes / 2 ** 20));
   const ms = run.logs.reduce((s, l) => s + l.ms, 0) / Math.max(1, run.logs.length);
-  const label = run.strategy === 'cached' ? 'GradCache' : 'accumulation';
+  const gradientPeak = Math.max(...run.logs.map((l) => l.gradientPeakBytes / 2 ** 20));
   for (const cell of [
-    label,
+    NAMES[run.strategy],
     run.backend,
     run.batchSize,
-    run.chunkSize,
-    last?.loss.toFixed(3) ?? '–',
+    run.strategy === 'full' ? '–' : run.chunkSize,
+    last?.batchLoss.toFixed(3) ?? '–',
     run.recallAt1.toFixed(1),
+    gradientPeak.toFixed(2),
+    (run.fullBatchPeakBytes / 2 ** 20).toFixed(2),
     peak.toFixed(2),
     ms.toFixed(0),
   ]) {
@@ -107,10 +145,9 @@ async function run(): Promise<void> {
       state.backend = choice.backend;
     }
     const info = formatBackendInfo(await backendInfo());
-    const label = `${strategy === 'cached' ? 'GradCache' : 'accumulation'} ${batchSize}/${chunkSize}`;
-    addRunToCharts(label);
+    const label = runLabel(strategy, batchSize, Math.min(chunkSize, batchSize), state.backend as string);
+    const lines = addRunToCharts(label, `one plain full-batch step, B=${batchSize} · ${state.backend as string} (dashed)`);
     state.current = [];
-    const series = charts.map((c) => c.series.at(-1) as (number | null)[]);
     const result = await train({
       strategy,
       batchSize,
@@ -120,11 +157,14 @@ async function run(): Promise<void> {
       signal: controller.signal,
       onStep: (log) => {
         state.current.push(log);
-        charts.forEach((c, k) => series[k]?.push(c.field === 'peakBytes' ? log.peakBytes / 2 ** 20 : log[c.field]));
+        lines.loss.push(lossChart.value(log));
+        lines.memory.push(memoryChart.value(log));
         redraw();
-        setStatus(`${info} · ${label} · step ${log.step}/${steps} · loss ${log.loss.toFixed(3)} · ${log.ms.toFixed(0)} ms`);
+        setStatus(`${info} · ${label} · step ${log.step}/${steps} · batch loss ${log.batchLoss.toFixed(3)} · ${log.ms.toFixed(0)} ms`);
       },
     });
+    while (lines.full.length < result.logs.length) lines.full.push(result.fullBatchPeakBytes / 2 ** 20);
+    redraw();
     const done = { ...result, backend: state.backend as string };
     state.runs.push(done);
     addRow(done);

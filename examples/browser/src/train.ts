@@ -2,12 +2,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type BackendChoice, type BackendPreference, initBackend } from '@gradcache/backend';
 import { mlpEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
-import { fit, retrievalMetrics, type StepLog, type Strategy } from '@gradcache/trainer';
+import { measureMemory } from '@gradcache/core';
+import { encoderVariables, fit, fullBatchGradients, retrievalMetrics, type StepLog, type Strategy } from '@gradcache/trainer';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 
-export type { StepLog, Strategy } from '@gradcache/trainer';
+export type { Strategy } from '@gradcache/trainer';
+
+/** fit's log of a step, with the loss every strategy is compared by. */
+export interface PageStepLog extends StepLog {
+  /** InfoNCE over one fixed batch of `batchSize` training rows, with the weights after this step (no dropout): the same quantity for every strategy. */
+  batchLoss: number;
+}
 
 export interface RunOptions {
   strategy: Strategy;
@@ -17,7 +24,7 @@ export interface RunOptions {
   chunkSize: number;
   steps: number;
   seed: number;
-  onStep?: (log: StepLog) => void;
+  onStep?: (log: PageStepLog) => void;
   /** Stops after the current step. */
   signal?: AbortSignal;
 }
@@ -26,9 +33,11 @@ export interface RunResult {
   strategy: Strategy;
   batchSize: number;
   chunkSize: number;
-  logs: StepLog[];
+  logs: PageStepLog[];
   /** Recall@1 (%) of held-out queries against all held-out documents. */
   recallAt1: number;
+  /** The gradient peak of one plain step over the whole batch (the 'full' strategy), measured on the first batch: what GradCache saves. */
+  fullBatchPeakBytes: number;
 }
 
 const DIM = 32;
@@ -71,11 +80,25 @@ export async function train(options: RunOptions): Promise<RunResult> {
   // fit runs whole epochs; the page wants `steps` steps, or fewer when Stop is pressed.
   const stop = new AbortController();
   options.signal?.addEventListener('abort', () => stop.abort());
+  const loss = ([q, d]: tf.Tensor2D[]) => infoNCE(q as tf.Tensor2D, d as tf.Tensor2D, { temperature: 0.1 });
+  const encoders = [query.encoder, doc.encoder];
+  // The comparison batch: the first batchSize training rows, scored after every step the same way.
+  const fixed = [tf.slice(queries, 0, batchSize), tf.slice(documents, 0, batchSize)];
+  const batchLoss = async (): Promise<number> => {
+    const value = tf.tidy(() => loss(encoders.map((e, i) => e.encode(fixed[i] as tf.Tensor, { training: false }) as tf.Tensor2D)));
+    const [number] = await value.data();
+    value.dispose();
+    return number as number;
+  };
   try {
+    const { peakBytes: fullBatchPeakBytes } = await measureMemory(() =>
+      tf.dispose(fullBatchGradients(encoders, loss, encoderVariables(encoders), fixed)),
+    );
     const rowsPerStep = strategy === 'small' ? chunkSize : batchSize;
-    const { history } = await fit({
-      encoders: [query.encoder, doc.encoder],
-      loss: ([q, d]) => infoNCE(q as tf.Tensor2D, d as tf.Tensor2D, { temperature: 0.1 }),
+    const logs: PageStepLog[] = [];
+    await fit({
+      encoders,
+      loss,
       optimizer,
       data: { size: TRAIN, batch: (indices) => [tf.gather(queries, indices as number[]), tf.gather(documents, indices as number[])] },
       batchSize,
@@ -86,8 +109,10 @@ export async function train(options: RunOptions): Promise<RunResult> {
       signal: stop.signal,
       callbacks: [
         {
-          onStep: (log) => {
-            options.onStep?.(log);
+          onStep: async (log) => {
+            const full = { ...log, batchLoss: await batchLoss() };
+            logs.push(full);
+            options.onStep?.(full);
             if (log.step >= steps) stop.abort();
           },
         },
@@ -105,9 +130,9 @@ export async function train(options: RunOptions): Promise<RunResult> {
       { ks: [1] },
     );
     tf.dispose([held, q as tf.Tensor, d as tf.Tensor]);
-    return { strategy, batchSize, chunkSize, logs: history, recallAt1: 100 * (metrics.recall[1] as number) };
+    return { strategy, batchSize, chunkSize, logs, recallAt1: 100 * (metrics.recall[1] as number), fullBatchPeakBytes };
   } finally {
-    tf.dispose([queries, documents]);
+    tf.dispose([queries, documents, fixed]);
     query.model.dispose();
     doc.model.dispose();
     optimizer.dispose();

@@ -115,6 +115,7 @@ interface WasmApi {
 export type AssembleWasm = (source: string, name: string) => Promise<Uint8Array>;
 
 let kernel: Kernel | undefined;
+
 /**
  * Assembles the kernel with `assemble` (no binary is shipped) and instantiates it; once loaded, later
  * calls do nothing. Resolves to why it could not — no assembler here (the browser entry), or its
