@@ -60,35 +60,34 @@ async function check<T>(arb: fc.Arbitrary<T>, f: (v: T) => Promise<void>, numRun
   await fc.assert(fc.asyncProperty(arb, f), fcParameters(numRuns));
 }
 
+/** matMul on random shapes — batch dimensions from `batch`, sizes 1…maxSize, every transpose — and its gradients: wasm against cpu. */
+async function checkMatMul(batch: fc.Arbitrary<number[]>, maxSize: number, numRuns: number): Promise<void> {
+  const size = fc.integer({ min: 1, max: maxSize });
+  const arb = fc.record({ batch, m: size, k: size, n: size, ta: fc.boolean(), tb: fc.boolean(), seed: fc.integer({ min: 1, max: 1e6 }) });
+  await check(
+    arb,
+    async ({ batch: dims, m, k, n, ta, tb, seed }) => {
+      const aShape = [...dims, ta ? k : m, ta ? m : k];
+      const bShape = [...dims, tb ? n : k, tb ? k : n];
+      await expectWasmMatchesCpu(
+        () => {
+          const a = tf.tensor(values(aShape, seed), aShape);
+          const b = tf.tensor(values(bShape, seed + 1), bShape);
+          const dy = tf.tensor(values([...dims, m, n], seed + 2), [...dims, m, n]);
+          const product = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb);
+          const [ga, gb] = tf.grads(product)([a, b], dy);
+          return [product(a, b), ga as tf.Tensor, gb as tf.Tensor];
+        },
+        Math.max(m, k, n),
+      );
+    },
+    numRuns,
+  );
+}
+
 describe('wasm kernel fixes match the cpu backend', () => {
   test('matMul with every transpose combination and batch, and its gradients', async () => {
-    const arb = fc.record({
-      batch: fc.integer({ min: 1, max: 3 }),
-      m: fc.integer({ min: 1, max: 9 }),
-      k: fc.integer({ min: 1, max: 9 }),
-      n: fc.integer({ min: 1, max: 9 }),
-      ta: fc.boolean(),
-      tb: fc.boolean(),
-      seed: fc.integer({ min: 1, max: 1e6 }),
-    });
-    await check(
-      arb,
-      async ({ batch, m, k, n, ta, tb, seed }) => {
-        const aShape: [number, number, number] = [batch, ta ? k : m, ta ? m : k];
-        const bShape: [number, number, number] = [batch, tb ? n : k, tb ? k : n];
-        await expectWasmMatchesCpu(
-          () => {
-            const a = tf.tensor(values(aShape, seed), aShape) as tf.Tensor3D;
-            const b = tf.tensor(values(bShape, seed + 1), bShape) as tf.Tensor3D;
-            const dy = tf.tensor(values([batch, m, n], seed + 2), [batch, m, n]);
-            const [ga, gb] = tf.grads((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb))([a, b], dy);
-            return [tf.matMul(a, b, ta, tb), ga as tf.Tensor, gb as tf.Tensor];
-          },
-          Math.max(m, k, n),
-        );
-      },
-      25,
-    );
+    await checkMatMul(fc.tuple(fc.integer({ min: 1, max: 3 })), 9, 25);
   });
 
   test('fused matMul (bias + relu) with transposes', async () => {
@@ -332,33 +331,11 @@ describe('batched matMul by the SIMD kernel (batch > 1: attention)', () => {
   });
 
   test('equals cpu for random batch shapes (rank 3–4), sizes across the 16-, 4- and 1-column paths, transposes, and its gradients', async () => {
-    const arb = fc.record({
-      batch: fc.oneof(fc.tuple(fc.integer({ min: 2, max: 5 })), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 3 }))),
-      m: fc.integer({ min: 1, max: 40 }),
-      k: fc.integer({ min: 1, max: 40 }),
-      n: fc.integer({ min: 1, max: 40 }),
-      ta: fc.boolean(),
-      tb: fc.boolean(),
-      seed: fc.integer({ min: 1, max: 1e6 }),
-    });
-    await check(
-      arb,
-      async ({ batch, m, k, n, ta, tb, seed }) => {
-        const aShape = [...batch, ta ? k : m, ta ? m : k];
-        const bShape = [...batch, tb ? n : k, tb ? k : n];
-        await expectWasmMatchesCpu(
-          () => {
-            const a = tf.tensor(values(aShape, seed), aShape);
-            const b = tf.tensor(values(bShape, seed + 1), bShape);
-            const dy = tf.tensor(values([...batch, m, n], seed + 2), [...batch, m, n]);
-            const [ga, gb] = tf.grads((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb))([a, b], dy);
-            return [tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb), ga as tf.Tensor, gb as tf.Tensor];
-          },
-          Math.max(m, k, n),
-        );
-      },
-      40,
+    const batch = fc.oneof(
+      fc.tuple(fc.integer({ min: 2, max: 5 })),
+      fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 3 })),
     );
+    await checkMatMul(batch, 40, 40);
   });
 
   test('equals the stock wasm kernel on attention shapes ([batch, heads, 32, 32] scores and their product with values)', async () => {
