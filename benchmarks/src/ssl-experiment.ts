@@ -6,14 +6,15 @@
  * of the test digits. Each (method, seed) runs in its own process (the wasm heap only grows).
  * Writes docs/ssl-batch-size.md (table) and docs/ssl-batch-size.svg (plot). Not run in CI.
  * Run: pnpm experiment:ssl   (SSL_EPOCHS, SSL_SEEDS, SSL_METHODS=ntXent,swav, SSL_VARIANTS=small,cached change
- * it; `ssl-experiment.ts <method> <seed>` runs one and adds its runs to the parts; `ssl-experiment.ts report` rebuilds the page)
+ * it; `ssl-experiment.ts <method> <seed>` runs one and adds its runs to the parts; `ssl-experiment.ts report` rebuilds the page
+ * and the chart from the parts, or without them from the runs recorded in docs/benchmarks/ssl-batch-size.json)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { lineChart } from '@gradcache/plots';
+import { barChart } from '@gradcache/plots';
 import type { LossFunction } from '@gradcache/core';
 import { augmentViews, imageBatch, splitImages } from '@gradcache/data';
 import { loadMnist } from '@gradcache/data/node';
@@ -216,7 +217,11 @@ function buildModel(seed: number): tfl.LayersModel {
 
 /** The table and plot from every (method, seed) part. */
 async function report(): Promise<void> {
-  const runs = NAMES.flatMap((m) => SEEDS.map((s) => JSON.parse(readFileSync(new URL(`${m}-${s}.json`, parts), 'utf8')) as Run[])).flat();
+  // The parts of this machine's runs; without them (a fresh clone), the runs recorded in docs.
+  const recorded = new URL('benchmarks/ssl-batch-size.json', docs);
+  const runs = existsSync(parts)
+    ? NAMES.flatMap((m) => SEEDS.map((s) => JSON.parse(readFileSync(new URL(`${m}-${s}.json`, parts), 'utf8')) as Run[])).flat()
+    : (JSON.parse(readFileSync(recorded, 'utf8')) as Run[]);
   const stats = (m: string, strategy: Variant) => {
     const xs = runs.filter((r) => r.method === m && r.strategy === strategy).map((r) => 100 * r.accuracy);
     const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -258,19 +263,26 @@ async function report(): Promise<void> {
     '![kNN accuracy by method](ssl-batch-size.svg)',
     '',
   ];
+  const untrained = runs.reduce((t, r) => t + 100 * r.initial, 0) / runs.length;
+  const variants: [Variant, string][] = [
+    ['small', `small batch (${SMALL})`],
+    ['cached', `GradCache (${BIG}, chunks of ${SMALL})`],
+    ['cached-scaled-lr', `GradCache (${BIG}), lr × √${BIG / SMALL}`],
+  ];
   writeFileSync(
     new URL('ssl-batch-size.svg', docs),
-    await lineChart(
-      NAMES.flatMap((m, k) => [
-        { x: k + 1, y: stats(m, 'small').mean, series: `small batch (${SMALL})` },
-        { x: k + 1, y: stats(m, 'cached').mean, series: `GradCache (${BIG})` },
-        { x: k + 1, y: stats(m, 'cached-scaled-lr').mean, series: `GradCache (${BIG}), scaled lr` },
-      ]),
+    await barChart(
+      NAMES.flatMap((m) =>
+        variants.map(([variant, series]) => {
+          const s = stats(m, variant);
+          return { category: m, series, value: s.mean, low: s.min, high: s.max };
+        }),
+      ),
       {
-        title: `kNN accuracy by method (1 = ${NAMES.map((m, k) => `${k + 1} ${m}`).join(', ')})`,
-        xTitle: 'method',
+        title: `kNN accuracy after ${EPOCHS} epochs, mean and range over ${SEEDS.length} seeds`,
         yTitle: 'kNN accuracy (%)',
-        logX: false,
+        references: [{ value: untrained, label: `untrained CNN ${untrained.toFixed(1)} %` }],
+        yDomain: [0, 100],
       },
     ),
   );
