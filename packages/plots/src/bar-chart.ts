@@ -36,7 +36,7 @@ export async function barChart(bars: readonly BarPoint[], options: BarChartOptio
   const { title, yTitle, references = [], yDomain } = options;
   const values = bars.filter((b) => Number.isFinite(b.value)).map((b) => ({ ...b }));
   const series = [...new Set(values.map((b) => b.series))];
-  const x = { field: 'category', type: 'nominal', title: null, sort: null, axis: { labelAngle: -30, labelLimit: 160 } } as const;
+  const x = { field: 'category', type: 'nominal', title: null, sort: null, axis: { labelAngle: -30, labelLimit: 280 } } as const;
   const y = { type: 'quantitative', title: yTitle, scale: yDomain === undefined ? { zero: true } : { domain: yDomain } } as const;
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
