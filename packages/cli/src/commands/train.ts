@@ -36,11 +36,11 @@ Usage: gradcache train --model <dir> --data <pairs> [options]
   --chunk <n|auto>    rows per chunk, or auto (fits --memory)        [auto; WordNet 32]
   --memory <size>     with --chunk auto: tensor memory a step may use, e.g. 2GiB   [1.5GiB on wasm]
   --max-length <n>    tokens per text                                [the model's]
-  --epochs <n>                                                       [1; WordNet 4]
-  --lr <x>            peak learning rate (Adam, 5 % warm-up + cosine) [2e-5; WordNet 0.005]
+  --epochs <n>                                                       [1]
+  --lr <x>            peak learning rate (Adam, 5 % warm-up + cosine) [2e-5; WordNet 0.01]
   --seed <n>          batch order, dropout (and WordNet's weights)   [0]
   --bad-rows <b>      error | skip (skipped rows are counted)        [error]
-  --train-pairs <n>   WordNet only: use the first n training pairs   [all]
+  --train-pairs <n>   WordNet only: a fixed random subset of n pairs [all]
   --backend <b>       wasm | cpu | webgpu                            [wasm]
   --out <dir>         model/, best/, checkpoints/, metrics.jsonl     [runs/<data or wordnet>]
   --save-every <n>    steps between checkpoints                      [each epoch]
@@ -266,10 +266,13 @@ async function trainWordNet(values: Record<string, string | boolean | undefined>
   const dir = (values['out'] as string | undefined) ?? join('runs', 'wordnet');
   const checkpoints = join(dir, 'checkpoints');
   const saved = await resumeSettings(values, checkpoints, WORDNET_SETTINGS);
-  const { strategy, batchSize, epochs, lr, seed, saveEvery } = learning(values, { lr: 0.005, epochs: 4 });
+  // The demo's recipe: one tower shared by glosses and words, one epoch at peak 0.01 (docs/results.md).
+  const { strategy, batchSize, epochs, lr, seed, saveEvery } = learning(values, { lr: 0.01, epochs: 1 });
   const chunkSize = number('chunk', values['chunk'], 32, { min: 1 });
   const trainPairs = values['train-pairs'] === undefined ? undefined : number('train-pairs', values['train-pairs'], 0, { min: 2 });
-  const taskOptions = { seed, ...(trainPairs === undefined ? {} : { trainPairs }) };
+  // A resumed run rebuilds the towers it was trained with (runs from before the shared tower have two).
+  const sharedTower = saved === undefined || (saved['taskOptions'] as { sharedTower?: boolean } | undefined)?.sharedTower === true;
+  const taskOptions = { seed, sharedTower, ...(trainPairs === undefined ? {} : { trainPairs }) };
   const meta = { task: 'wordnet', taskOptions, trainPairs, strategy, batchSize, chunkSize, epochs, lr, seed };
   checkResumed(saved, meta, WORDNET_SETTINGS, dir);
   await setBackend(values['backend']);
