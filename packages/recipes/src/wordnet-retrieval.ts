@@ -59,8 +59,12 @@ export async function wordnetRetrievalTask(options: WordNetTaskOptions = {}): Pr
   if (options.trainPairs !== undefined) {
     checkInteger('wordnetRetrievalTask', 'trainPairs', options.trainPairs, 2);
     // The split lists nouns first (WordNet's file order): order by a hash of the synset for a subset of every kind.
-    const key = (p: TextPair): number => fnv1a(p.synset, fnv1a('subset'));
-    train = [...train].sort((a, b) => key(a) - key(b)).slice(0, options.trainPairs);
+    const basis = fnv1a('subset');
+    train = train
+      .map((p) => ({ p, key: fnv1a(p.synset, basis) }))
+      .sort((a, b) => a.key - b.key)
+      .slice(0, options.trainPairs)
+      .map(({ p }) => p);
   }
   const pairs: Record<Split, TextPair[]> = { train, validation: split('validation'), test: split('test') };
   const features = (texts: string[]): tf.NamedTensorMap => hashedNgrams(texts, { buckets, maxLength: 64 });
