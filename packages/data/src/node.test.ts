@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { DataError } from './errors.js';
-import { loadIdxImages, loadMnist, loadWordNet, readIdx } from './node.js';
+import { loadFashionMnist, loadIdxImages, loadMnist, loadWordNet, readIdx } from './node.js';
 import { FIXTURE } from './wordnet.test-helper.js';
 
 describe('Node loaders', () => {
@@ -42,5 +42,15 @@ describe('Node loaders', () => {
     expect([set.count, set.side, set.images.length]).toEqual([10_000, 28, 10_000 * 784]);
     expect(new Set(set.labels)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
     expect(Math.max(...set.images.subarray(0, 784))).toBeLessThanOrEqual(1);
+  });
+
+  test('loadFashionMnist: the fashion-mnist package, perClass images of each of 10 classes in [0, 1]', async () => {
+    const set = await loadFashionMnist({ perClass: 50 });
+    expect([set.count, set.side, set.images.length]).toEqual([500, 28, 500 * 784]);
+    expect(Array.from(set.labels.subarray(0, 50)).every((l) => l === 0)).toBe(true);
+    expect(Array.from(set.labels.subarray(450))).toEqual(Array(50).fill(9));
+    const max = set.images.reduce((m, x) => Math.max(m, x), 0);
+    expect([set.images.every((x) => x >= 0), max]).toEqual([true, 1]);
+    await expect(loadFashionMnist({ perClass: 0 })).rejects.toThrowError(/perClass must be an integer ≥ 1, got 0/);
   });
 });
