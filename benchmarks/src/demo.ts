@@ -16,6 +16,7 @@ import { wordnetRetrievalTask } from '@gradcache/recipes/node';
 import { trainStrategy } from './compare.js';
 import { mib, setUpWasm } from './setup.js';
 import { envNumber } from './env.js';
+import { meanSd } from './stats.js';
 
 const BATCH = envNumber('DEMO_BATCH', 256, 2);
 const CHUNK = envNumber('DEMO_CHUNK', 32, 1);
@@ -162,8 +163,7 @@ const of = (rows: readonly DemoRow[], key: string): DemoRow => {
 export function verdicts(runs: readonly (readonly DemoRow[])[]): string[] {
   return COMPARISONS.map(([a, b, held]) => {
     const diffs = runs.map((rows) => 100 * (of(rows, a).recall1 - of(rows, b).recall1));
-    const mean = diffs.reduce((s, x) => s + x, 0) / diffs.length;
-    const sd = Math.sqrt(diffs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, diffs.length - 1));
+    const { mean, sd } = meanSd(diffs);
     const wins = diffs.filter((x) => x > 0).length;
     const ties = diffs.filter((x) => x === 0).length;
     const first = runs[0] as readonly DemoRow[];

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { barChart } from '@gradcache/plots';
 import { costCells, demo, type DemoRow, SETTINGS, SWEEP_RATES, tableHeader, trainingPairs, verdicts } from './demo.js';
 import { formatGenerated, setUpWasm } from './setup.js';
+import { meanSd } from './stats.js';
 
 // `results.ts report` rewrites the page and chart from the runs recorded by the last full run.
 const recorded = new URL('../../docs/benchmarks/demo-runs.json', import.meta.url);
@@ -38,8 +39,8 @@ if (process.argv[2] === 'report') {
 }
 const { backend, minutes, seeds, allPairs, runs } = record;
 const stats = (xs: number[]): [number, number] => {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return [mean, Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1))];
+  const { mean, sd } = meanSd(xs);
+  return [mean, sd];
 };
 const show = (xs: number[], scale = 100, digits = 1): string => {
   const [m, s] = stats(xs.map((x) => x * scale));
