@@ -5,6 +5,7 @@ import { expectClose, expectLinearCost, msPerCall, fcParameters } from '@gradcac
 import { initBackend } from '../node.js'; // the Node entry: it assembles the batched matMul kernel
 import { loadBatchedMatMul } from './batched-matmul.js';
 import { installWasmFixes, uninstallWasmFixes } from './fixes.js';
+import { leadingReduction } from './leading-sum.js';
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -320,6 +321,51 @@ describe('Tile by block copies', () => {
       },
       100,
     );
+  });
+});
+
+describe('Sum over leading axes by row sums', () => {
+  test('which reductions it takes: reduced axes before kept ones, size-1 axes ignored', () => {
+    expect(leadingReduction([1024, 128], [0])).toEqual([1024, 128]);
+    expect(leadingReduction([32, 1, 32, 1, 1, 128], [0, 1, 2, 3, 4])).toEqual([1024, 128]); // LayerNorm's scale gradient
+    expect(leadingReduction([1, 32, 4, 8], [0, 1])).toEqual([32, 32]);
+    expect(leadingReduction([32, 32, 1], [1])).toBeUndefined(); // innermost once the 1 is ignored: stock
+    expect(leadingReduction([4, 5], [0, 1])).toBeUndefined(); // everything: stock
+    expect(leadingReduction([4, 5, 6], [0, 2])).toBeUndefined(); // a kept axis between reduced ones: stock
+  });
+
+  test('equals the stock kernel bit for bit, and cpu, for random shapes (rank 1–5), axes and keepDims', async () => {
+    const arb = fc.record({
+      shape: fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 5 }),
+      picks: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+      keepDims: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1e6 }),
+    });
+    await check(
+      arb,
+      async ({ shape, picks, keepDims, seed }) => {
+        const axes = shape.map((_, d) => d).filter((d) => picks[d]);
+        const sum = () => [tf.sum(tf.tensor(values(shape, seed), shape), axes.length > 0 ? axes : 0, keepDims)];
+        const ours = tf.tidy(() => sum().map((t) => ({ values: t.dataSync().slice(), shape: t.shape })));
+        uninstallWasmFixes();
+        let stock: typeof ours;
+        try {
+          stock = tf.tidy(() => sum().map((t) => ({ values: t.dataSync().slice(), shape: t.shape })));
+        } finally {
+          installWasmFixes();
+        }
+        expect(ours).toEqual(stock);
+        await expectWasmMatchesCpu(sum, 1);
+      },
+      100,
+    );
+  });
+
+  test('cost: 4× the rows take about 4× the time', () => {
+    expectLinearCost('sum of [1024·s, 128] over its rows', (scale) => {
+      const x = tf.randomNormal([1024 * scale, 128], 0, 1, 'float32', 1);
+      return () => tf.dispose(tf.sum(x, 0));
+    });
   });
 });
 
