@@ -17,10 +17,11 @@
  *
  * Run: pnpm experiment:ssl:sweep (→ docs/benchmarks/ssl-lr-sweep.md), then pnpm experiment:ssl
  * (→ docs/ssl-batch-size.md and .svg, docs/benchmarks/ssl-batch-size.json). SSL_EPOCHS, SSL_SEEDS,
- * SSL_METHODS=ntXent,vicReg (also simSiam), SSL_BIG, SSL_JOBS, SSL_DATA change it (Fashion-MNIST's pages
- * end in -fashion). `ssl-experiment.ts run <method> <seed>` and `tune <method> <variant>` (SSL_RATES:
- * only these rates, kept beside the part's others) run one part; `report` and `sweep-report` rebuild
- * the pages from the parts, or without them from the recorded JSON.
+ * SSL_METHODS (any of ntXent, alignUniform, barlowTwins, vicReg, simSiam), SSL_BIG, SSL_JOBS and
+ * SSL_DATA change it (Fashion-MNIST's pages end in -fashion). `ssl-experiment.ts run <method> <seed>`
+ * and `tune <method> <variant>` (SSL_RATES: only these rates, kept beside the part's others) run one
+ * part; `report` and `sweep-report` rebuild the pages from the parts, or without them from the
+ * recorded JSON.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -198,6 +199,7 @@ async function tunePart(method: string, variant: Variant): Promise<void> {
   writeFileSync(part, JSON.stringify([...kept, ...runs]));
 }
 
+/** One run from seed's initial weights: the probe before, training by the variant's budget at `rate`, the probe after. */
 async function trainAndProbe(
   method: string,
   variant: Variant,

