@@ -73,27 +73,27 @@ const SWEEP_RATES: Record<Variant, readonly number[]> = {
 const ONLY_RATES = process.env['SSL_RATES']?.split(',').map(Number);
 
 /** z and p, side by side in each [B, 128] rep. */
-const split = (r: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] => tf.split(r, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+const zAndP = (r: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] => tf.split(r, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
 
 /** The methods: a loss over the two views' reps, and its settings. */
 const METHODS: Record<string, { about: string; loss: LossFunction }> = {
-  ntXent: { about: 'SimCLR: contrastive, τ 0.5', loss: ([a, b]) => ntXent(split(a!)[0], split(b!)[0], { temperature: 0.5 }) },
+  ntXent: { about: 'SimCLR: contrastive, τ 0.5', loss: ([a, b]) => ntXent(zAndP(a!)[0], zAndP(b!)[0], { temperature: 0.5 }) },
   alignUniform: {
     about: 'alignment + uniformity (t 2) on ẑ: every pair in the batch repels',
     loss: ([a, b]) => {
-      const [z1, z2] = [l2Normalize(split(a!)[0]), l2Normalize(split(b!)[0])];
+      const [z1, z2] = [l2Normalize(zAndP(a!)[0]), l2Normalize(zAndP(b!)[0])];
       return tf.add(alignment(z1, z2), tf.mul(tf.add(uniformity(z1), uniformity(z2)), 0.5)) as tf.Scalar;
     },
   },
   barlowTwins: {
     about: "Barlow Twins: the batch's cross-correlation, λ 0.0051",
-    loss: ([a, b]) => barlowTwins(split(a!)[0], split(b!)[0]),
+    loss: ([a, b]) => barlowTwins(zAndP(a!)[0], zAndP(b!)[0]),
   },
-  vicReg: { about: 'batch statistics, 25 / 25 / 1', loss: ([a, b]) => vicReg(split(a!)[0], split(b!)[0]) },
+  vicReg: { about: 'batch statistics, 25 / 25 / 1', loss: ([a, b]) => vicReg(zAndP(a!)[0], zAndP(b!)[0]) },
   simSiam: {
     about: 'no negatives, predictor 64→32→64',
     loss: ([a, b]) => {
-      const [[z1, p1], [z2, p2]] = [split(a!), split(b!)];
+      const [[z1, p1], [z2, p2]] = [zAndP(a!), zAndP(b!)];
       return simSiam(p1, z1, p2, z2);
     },
   },
@@ -219,7 +219,7 @@ async function trainAndProbe(
   const optimizer = tf.train.adam(rate);
   const probe = async () => {
     const reps = (set: ImageSet) =>
-      tf.tidy(() => l2Normalize(split(encodeAll(encoder, set.count, (idx) => imageBatch(set.images, 28, idx), 512))[0]));
+      tf.tidy(() => l2Normalize(zAndP(encodeAll(encoder, set.count, (idx) => imageBatch(set.images, 28, idx), 512))[0]));
     const [a, b] = [reps(train), reps(test)];
     try {
       return await knnAccuracy(a, train.labels, b, test.labels, { k: 20, temperature: 0.07 });
