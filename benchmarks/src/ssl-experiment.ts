@@ -29,7 +29,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { barChart } from '@gradcache/plots';
+import { barChart, lineChart } from '@gradcache/plots';
 import type { LossFunction } from '@gradcache/core';
 import { augmentViews, epochOrder, type ImageSet, imageBatch, splitImages, subset } from '@gradcache/data';
 import { loadFashionMnist, loadMnist } from '@gradcache/data/node';
@@ -62,6 +62,15 @@ const LABELS: Record<Variant, string> = {
   small: `small batch ${SMALL}, equal epochs`,
   cached: `GradCache ${BIG} (chunks of ${SMALL})`,
   'small-steps': `small batch ${SMALL}, equal steps`,
+};
+/** Names short enough for a chart's legend. */
+const SHORT: Record<string, string> = {
+  ntXent: 'NT-Xent',
+  alignUniform: 'align+unif',
+  barlowTwins: 'Barlow',
+  small: `${SMALL}`,
+  cached: `${BIG}`,
+  'small-steps': `${SMALL} steps`,
 };
 /** The sweep's peak learning rates (Adam, 5 % warm-up, cosine decay) per run. */
 const SWEEP_RATES: Record<Variant, readonly number[]> = {
@@ -323,6 +332,24 @@ async function sweepReport(): Promise<void> {
     ),
     '',
   ];
+  lines.push(
+    `In the chart ${SHORT.small} is the small batch at equal epochs, ${SHORT.cached} GradCache, ${SHORT['small-steps']} the small batch at equal steps.`,
+    '',
+    `![kNN accuracy by peak learning rate](ssl-lr-sweep${TAG}.svg)`,
+    '',
+  );
+  writeFileSync(
+    new URL(`benchmarks/ssl-lr-sweep${TAG}.svg`, docs),
+    await lineChart(
+      runs.map((r) => ({ x: Math.log10(r.rate), y: 100 * r.accuracy, series: `${SHORT[r.method] ?? r.method} ${SHORT[r.variant]}` })),
+      {
+        title: 'Validation kNN accuracy by peak learning rate (seed 0)',
+        xTitle: 'log₁₀ peak learning rate',
+        yTitle: 'kNN accuracy (%)',
+        logX: false,
+      },
+    ),
+  );
   writeFileSync(new URL(`benchmarks/ssl-lr-sweep${TAG}.md`, docs), lines.join('\n'));
   writeFileSync(sweepJson, `${JSON.stringify(runs, null, 1)}\n`);
   formatGenerated([new URL(`benchmarks/ssl-lr-sweep${TAG}.md`, docs), sweepJson]);
